@@ -1,0 +1,71 @@
+"""The surface every connector offers, and the sinks and stores it is handed."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from aiohttp import web
+
+from connectors.types import ChannelHealth, ChannelId, DeliveryUpdate, Inbound, Outbound, SendResult
+
+InboundSink = Callable[[Inbound], Awaitable[object]]
+"""Hands one inbound message to the timeline; returns after it is committed."""
+
+StatusSink = Callable[[DeliveryUpdate], Awaitable[object]]
+"""Applies a delivery report to the outbound message it names."""
+
+HealthSink = Callable[[ChannelId, ChannelHealth, str | None], Awaitable[object]]
+"""Records a channel's connection health (with a reason for admins)."""
+
+
+class CursorStore(Protocol):
+    """Durable per-channel progress (IMAP UIDVALIDITY/UID, Telegram update offset)."""
+
+    async def load(self, channel_id: ChannelId, key: str) -> str | None: ...
+
+    async def save(self, channel_id: ChannelId, key: str, value: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a channel can carry; shared code applies these before calling `send`."""
+
+    max_text_length: int | None = None  # characters; longer replies are refused with a clear error
+    supports_subject: bool = False
+    supports_html: bool = False
+    supports_attachments: bool = False
+    max_attachment_bytes: int | None = None
+    sends_per_second: float | None = None  # provider rate limit, per channel
+    idempotent_send: bool = False  # the provider dedupes a re-send of the same Outbound.message_id
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorContext:
+    """Everything a running connector is handed: it never sees the database."""
+
+    inbound: InboundSink
+    status: StatusSink
+    health: HealthSink
+    cursors: CursorStore
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """One configured channel's connector."""
+
+    channel_id: ChannelId
+    capabilities: Capabilities
+
+    async def start(self, context: ConnectorContext) -> None:
+        """Begin receiving (polling, IDLE, webhook registration). Returns once started."""
+
+    async def stop(self) -> None:
+        """Stop receiving and release connections."""
+
+    async def send(self, message: Outbound) -> SendResult:
+        """Hand one message to the provider; raises AuthError, TransientError or PermanentError."""
+
+    def routes(self) -> list[web.RouteDef]:
+        """Provider webhook routes this connector serves (may be empty)."""

@@ -1,0 +1,1 @@
+"""SMS channel through Twilio."""

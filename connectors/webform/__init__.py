@@ -1,0 +1,1 @@
+"""Web form channel: public form submissions become inbound messages and leads."""

@@ -1,0 +1,1 @@
+"""Agent workflow on top of the timeline: agents, teams, routing, metrics, leads."""

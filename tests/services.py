@@ -1,0 +1,170 @@
+"""Real PostgreSQL and Redis servers for the test session, started on 127.0.0.1.
+
+Each gets its own data directory under a temporary folder and a free port. When
+SWITCHBOARD_TEST_POSTGRES_URL / SWITCHBOARD_TEST_REDIS_URL are set, those servers are
+used instead. A server that cannot be started is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ServiceError(RuntimeError):
+    """A test service could not be started."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise ServiceError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def _pg_bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if found:
+        return found[-1]
+    path = shutil.which(name)
+    if path is None:
+        raise ServiceError(f"PostgreSQL's {name} not found: apt-get install postgresql")
+    return path
+
+
+@dataclass
+class Postgres:
+    """A private PostgreSQL server."""
+
+    root: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, args: list[str]) -> None:
+        # initdb and postgres refuse to run as root: run them as the postgres user.
+        command = (
+            args
+            if os.geteuid() != 0
+            else ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(f"'{a}'" for a in args)]
+        )
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ServiceError(f"{args[0]} failed: {result.stdout}{result.stderr}")
+
+    def start(self) -> None:
+        data = self.root / "pgdata"
+        data.mkdir(parents=True)
+        os.chmod(self.root, 0o755)
+        if os.geteuid() == 0:
+            shutil.chown(data, "postgres", "postgres")
+        os.chmod(data, 0o700)
+        self._run(
+            [
+                _pg_bin("initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ]
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {data} "
+            "-c fsync=off -c synchronous_commit=off -c max_connections=200"
+        )
+        self._run(
+            [
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(data / "log"),
+                "-w",
+                "-o",
+                options,
+                "start",
+            ]
+        )
+        _wait_port(self.port)
+
+    def stop(self) -> None:
+        data = self.root / "pgdata"
+        if (data / "postmaster.pid").exists():
+            self._run([_pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"])
+
+
+@dataclass
+class Redis:
+    """A private Redis server."""
+
+    root: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise ServiceError("redis-server not found: apt-get install redis-server")
+        self.root.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(self.root / "pid"),
+                "--dir",
+                str(self.root),
+                "--logfile",
+                str(self.root / "log"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServiceError(f"redis-server failed: {result.stdout}{result.stderr}")
+        _wait_port(self.port)
+
+    def stop(self) -> None:
+        pidfile = self.root / "pid"
+        if pidfile.exists():
+            try:
+                os.kill(int(pidfile.read_text().strip()), 15)
+            except (ProcessLookupError, ValueError):
+                pass

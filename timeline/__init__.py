@@ -1,0 +1,1 @@
+"""The core domain: contacts, channels, conversations, messages, the timeline, ingestion, outbox."""

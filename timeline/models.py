@@ -1,0 +1,353 @@
+"""Storage of the core domain (SQLAlchemy 2, typed). Alembic migrations mirror these tables."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    Uuid,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from timeline.ids import new_id
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite would return naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware."""
+    return datetime.now(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every package's tables (one metadata, one migration history)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        uuid.UUID: Uuid(),
+        dict[str, Any]: JSON(),
+    }
+
+
+def _pk() -> Mapped[uuid.UUID]:
+    return mapped_column(primary_key=True, default=new_id)
+
+
+class ConversationStatus(enum.StrEnum):
+    """Where a conversation is in the agents' workflow."""
+
+    OPEN = "open"  # waiting for the team
+    PENDING = "pending"  # waiting for the customer
+    SNOOZED = "snoozed"  # hidden until a time or a new message
+    RESOLVED = "resolved"  # done; a new message reopens it within the reopen window
+
+
+class Direction(enum.StrEnum):
+    """Who a message went to."""
+
+    IN = "in"  # from the customer
+    OUT = "out"  # to the customer (or a private note by an agent)
+
+
+class MessageKind(enum.StrEnum):
+    """What a timeline entry in a conversation is."""
+
+    MESSAGE = "message"  # something the customer saw or wrote
+    NOTE = "note"  # a private note between agents
+    ACTIVITY = "activity"  # a system entry: assigned, resolved, reopened
+
+
+class ParseStatus(enum.StrEnum):
+    """What became of a stored raw inbound payload."""
+
+    OK = "ok"  # it became a message
+    NO_IDENTITY = "no_identity"  # no usable sender: kept and flagged, no message yet
+    FAILED = "failed"  # the parser or the normalizer refused it: kept and flagged
+
+
+class JobState(enum.StrEnum):
+    """State of one outbound delivery job in the durable outbox."""
+
+    PENDING = "pending"  # waiting for `next_attempt_at`
+    SENDING = "sending"  # claimed by a worker until `lease_until`
+    DONE = "done"  # the provider accepted it
+    DEAD = "dead"  # failed permanently, or its outcome is unknown (see timeline/outbox.py)
+
+
+class Channel(Base):
+    """A configured channel (a mailbox, a Twilio number, a bot, a web form)."""
+
+    __tablename__ = "channels"
+
+    id: Mapped[uuid.UUID] = _pk()
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    config_encrypted: Mapped[str] = mapped_column(Text)
+    health: Mapped[str] = mapped_column(String(32), default="unknown")
+    health_reason: Mapped[str | None] = mapped_column(Text)
+    last_sync_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Contact(Base):
+    """A person the company deals with; the centre of the timeline."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[uuid.UUID] = _pk()
+    name: Mapped[str | None] = mapped_column(String(200))
+    lifecycle_stage: Mapped[str] = mapped_column(String(32), default="new")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_activity_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_contacts_last_activity", "last_activity_at"),)
+
+
+class Identity(Base):
+    """One normalized way to reach a contact (an address, a number, a Telegram user id)."""
+
+    __tablename__ = "identities"
+
+    id: Mapped[uuid.UUID] = _pk()
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[str] = mapped_column(String(320))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("uq_identities_kind_value", "kind", "value", unique=True),
+        Index("ix_identities_contact", "contact_id"),
+    )
+
+
+class Conversation(Base):
+    """A thread between the company and one contact on one channel."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[uuid.UUID] = _pk()
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20), default=ConversationStatus.OPEN.value)
+    subject: Mapped[str | None] = mapped_column(Text)
+    thread_key: Mapped[str | None] = mapped_column(String(500))
+    # Assignment lives in the inbox package; no foreign key here keeps the dependency one-way.
+    assignee_id: Mapped[uuid.UUID | None]
+    team_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Response-time metrics: when the customer first wrote, when they started waiting
+    # (cleared by an agent's reply), when the team first answered, when it was resolved.
+    first_inbound_at: Mapped[datetime | None]
+    waiting_since: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]
+    last_inbound_at: Mapped[datetime | None]
+    last_outbound_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    snoozed_until: Mapped[datetime | None]
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ix_conversations_status_activity", "status", "last_activity_at"),
+        Index("ix_conversations_contact", "contact_id", "last_activity_at"),
+        Index("ix_conversations_channel_activity", "channel_id", "last_activity_at"),
+        Index("ix_conversations_assignee_status", "assignee_id", "status"),
+        # At most one unresolved conversation per contact and channel: concurrent
+        # arrivals from one new contact settle on one conversation by this index.
+        Index(
+            "uq_conversations_open_slot",
+            "channel_id",
+            "contact_id",
+            unique=True,
+            sqlite_where=text("status <> 'resolved'"),
+            postgresql_where=text("status <> 'resolved'"),
+        ),
+    )
+
+
+class RawInbound(Base):
+    """Provider input exactly as received, with what the parser made of it."""
+
+    __tablename__ = "raw_inbound"
+
+    id: Mapped[uuid.UUID] = _pk()
+    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(100))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The normalized Inbound (without attachments' bytes), so it can be re-ingested.
+    inbound: Mapped[dict[str, Any] | None]
+    parse_status: Mapped[str] = mapped_column(String(20), default=ParseStatus.OK.value)
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("uq_raw_inbound_channel_external", "channel_id", "external_id", unique=True),
+        Index("ix_raw_inbound_status", "parse_status", "received_at"),
+    )
+
+
+class Message(Base):
+    """One message, note or activity in a conversation."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[uuid.UUID] = _pk()
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(20), default=MessageKind.MESSAGE.value)
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    external_id: Mapped[str | None] = mapped_column(String(500))
+    rfc_message_id: Mapped[str | None] = mapped_column(String(500))
+    sender_identity_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("identities.id", ondelete="SET NULL")
+    )
+    author_id: Mapped[uuid.UUID | None]  # the agent who wrote it (inbox users)
+    subject: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text, default="")
+    reply_text: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    auto_submitted: Mapped[bool] = mapped_column(Boolean, default=False)
+    sent_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    raw_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("raw_inbound.id", ondelete="SET NULL")
+    )
+    # Outbound delivery; `delivery_rank` keeps state changes forward-only in one UPDATE.
+    delivery_state: Mapped[str | None] = mapped_column(String(20))
+    delivery_rank: Mapped[int] = mapped_column(Integer, default=0)
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    delivery_updated_at: Mapped[datetime | None]
+    provider_message_id: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (
+        Index("uq_messages_channel_external", "channel_id", "external_id", unique=True),
+        Index("ix_messages_conversation_sent", "conversation_id", "sent_at", "id"),
+        Index("ix_messages_channel_rfc", "channel_id", "rfc_message_id"),
+        Index("ix_messages_channel_provider", "channel_id", "provider_message_id"),
+    )
+
+
+class Attachment(Base):
+    """A file of a message: content-addressed under the data directory by its sha256."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[uuid.UUID] = _pk()
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str | None] = mapped_column(String(255))  # for display only, never a path
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+    content_id: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_attachments_message", "message_id"),)
+
+
+class TimelineEvent(Base):
+    """One entry in a contact's timeline (a message, a conversation opened, a contact created)."""
+
+    __tablename__ = "timeline_events"
+
+    id: Mapped[uuid.UUID] = _pk()
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    message_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(50))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_timeline_events_contact", "contact_id", "occurred_at", "id"),)
+
+
+class ChannelCursor(Base):
+    """Durable progress of a connector (IMAP UIDVALIDITY/UID per folder, Telegram offset)."""
+
+    __tablename__ = "channel_cursors"
+
+    channel_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OutboundJob(Base):
+    """A durable delivery job, written in the same transaction as its outbound message."""
+
+    __tablename__ = "outbound_jobs"
+
+    id: Mapped[uuid.UUID] = _pk()
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
+    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(20), default=JobState.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(200))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_outbound_jobs_due", "state", "next_attempt_at"),)

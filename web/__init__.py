@@ -1,0 +1,1 @@
+"""The aiohttp application: app factory, CLI, REST API, webhooks, realtime, agent UI."""

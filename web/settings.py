@@ -1,0 +1,86 @@
+"""Settings from the environment (SWITCHBOARD_*), validated once at start."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./switchboard.db"
+# Values that show a secret was copied from an example and never changed.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "change_me", "secret", "dev"})
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used; the message says which variable and why."""
+
+
+class Settings(BaseSettings):
+    """Everything configurable about one Switchboard process."""
+
+    model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    secret_key: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None
+    data_dir: Path = Path("./switchboard-data")
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+    log_level: str = "INFO"
+    # A message on a resolved conversation reopens it within this window; later ones start anew.
+    reopen_window_hours: float = Field(default=168.0, ge=0)
+    max_request_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_lease_seconds: float = Field(default=120.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASS@HOST/DB"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def base_url(self) -> str:
+        """Where the app is reached: SWITCHBOARD_PUBLIC_URL, else the listening address."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def resolved_secret_key(self) -> str:
+        """The secret key; in development one is generated once and kept in the data directory."""
+        value = self.secret_key.get_secret_value() if self.secret_key else ""
+        if value.strip().lower() not in PLACEHOLDER_SECRETS:
+            if self.env == "production" and len(value) < 32:
+                raise SettingsError("SWITCHBOARD_SECRET_KEY must be at least 32 characters")
+            return value
+        if self.env == "production":
+            raise SettingsError(
+                "SWITCHBOARD_SECRET_KEY is unset or a placeholder; production refuses to start. "
+                'Generate one: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+            )
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        return key
