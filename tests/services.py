@@ -7,6 +7,7 @@ used instead. A server that cannot be started is an error, never a skip.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -164,7 +165,5 @@ class Redis:
     def stop(self) -> None:
         pidfile = self.root / "pid"
         if pidfile.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pidfile.read_text().strip()), 15)
-            except (ProcessLookupError, ValueError):
-                pass

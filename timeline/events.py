@@ -169,7 +169,7 @@ class RedisBus:
             return False
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose()  # type: ignore[no-untyped-call]
 
 
 def create_bus(redis_url: str | None, topic: str = DEFAULT_TOPIC) -> EventBus:
