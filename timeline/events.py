@@ -160,7 +160,7 @@ class RedisBus:
             yield _RedisSubscription(pubsub)
         finally:
             await pubsub.unsubscribe(self.topic)
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def ping(self) -> bool:
         try:
@@ -169,7 +169,7 @@ class RedisBus:
             return False
 
     async def close(self) -> None:
-        await self._redis.aclose()  # type: ignore[no-untyped-call]
+        await self._redis.aclose()
 
 
 def create_bus(redis_url: str | None, topic: str = DEFAULT_TOPIC) -> EventBus:
