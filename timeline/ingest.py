@@ -1,0 +1,292 @@
+"""The one ingestion pipeline: every inbound message from every channel goes through here.
+
+`Ingestor.ingest(inbound)` checks the message, then hands it to a group-commit loop:
+messages arriving together are stored in one transaction (timeline/ingest_batch.py),
+and each caller gets its own result only after that transaction commits. Events are
+published on the bus after the commit, never before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from connectors.types import ChannelKind, Inbound
+from timeline.crypto import SecretBox, SecretBoxError
+from timeline.db import SessionFactory
+from timeline.events import EventBus
+from timeline.files import store_blob
+from timeline.identity import IdentityError, normalize_identity
+from timeline.ingest_batch import IngestResult, Prepared, StoredAttachment, ingest_batch
+from timeline.models import Channel, utcnow
+
+logger = logging.getLogger(__name__)
+
+MAX_EXTERNAL_ID = 500
+MAX_ATTEMPTS = 5
+# PostgreSQL: deadlock_detected, serialization_failure. Retried with the whole batch.
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+
+__all__ = ["IngestError", "IngestResult", "Ingestor", "check_inbound"]
+
+
+class IngestError(ValueError):
+    """The inbound value itself is unusable (no key to store it under); nothing was stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ChannelInfo:
+    kind: ChannelKind
+    region: str | None
+    loaded: float
+
+
+def check_inbound(inbound: Inbound) -> uuid.UUID:
+    """Validate what ingestion cannot store without; returns the channel's UUID."""
+    try:
+        channel = uuid.UUID(str(inbound.channel_id))
+    except ValueError as err:
+        raise IngestError(f"channel id {inbound.channel_id!r} is not a UUID") from err
+    if not isinstance(inbound.external_id, str) or not inbound.external_id.strip():
+        raise IngestError("external_id is required: it is the message's idempotency key")
+    if len(inbound.external_id) > MAX_EXTERNAL_ID:
+        raise IngestError(f"external_id longer than {MAX_EXTERNAL_ID} characters")
+    if inbound.sent_at.tzinfo is None:
+        raise IngestError("sent_at must be timezone-aware")
+    if not isinstance(inbound.text, str):
+        raise IngestError("text must be a string")
+    return channel
+
+
+def _clean_message_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    cleaned = value.strip().strip("<>").strip()
+    return cleaned[:500] or None
+
+
+def _inbound_json(inbound: Inbound) -> dict[str, Any]:
+    """The normalized inbound without attachment bytes, to re-ingest a flagged message."""
+    sender = inbound.sender
+    return {
+        "sender": None
+        if sender is None
+        else {"kind": str(sender.kind), "value": sender.value, "display_name": sender.display_name},
+        "text": inbound.text,
+        "reply_text": inbound.reply_text,
+        "html": inbound.html,
+        "sent_at": inbound.sent_at.isoformat(),
+        "thread": {
+            "message_id": inbound.thread.message_id,
+            "in_reply_to": inbound.thread.in_reply_to,
+            "references": list(inbound.thread.references),
+            "chat_id": inbound.thread.chat_id,
+            "subject": inbound.thread.subject,
+        },
+        "auto_submitted": inbound.auto_submitted,
+        "attachments": [
+            {"filename": a.filename, "content_type": a.content_type, "size": len(a.data)}
+            for a in inbound.attachments
+        ],
+    }
+
+
+class Ingestor:
+    """Stores inbound messages exactly once, grouping concurrent arrivals into one commit."""
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        bus: EventBus,
+        *,
+        reopen_window: timedelta,
+        data_dir: Path,
+        secret_box: SecretBox | None = None,
+        max_batch: int = 200,
+        workers: int | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._reopen_window = reopen_window
+        self._data_dir = data_dir
+        self._secret_box = secret_box
+        self._max_batch = max_batch
+        engine = sessions.kw["bind"]
+        # SQLite has one writer: more than one batch at a time would only queue on its lock.
+        self._workers = workers or (1 if engine.dialect.name == "sqlite" else 2)
+        self._queue: asyncio.Queue[tuple[Prepared, asyncio.Future[IngestResult]]] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._channels: dict[uuid.UUID, _ChannelInfo] = {}
+
+    async def start(self) -> None:
+        """Start the group-commit workers."""
+        for number in range(self._workers):
+            task = asyncio.create_task(self._run(), name=f"ingest-{number}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Finish what is queued, then stop."""
+        await self._queue.join()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def ingest(self, inbound: Inbound) -> IngestResult:
+        """Store one inbound message; returns after it is committed (or found stored)."""
+        prepared = await self.prepare(inbound)
+        if not self._tasks:
+            outcome = await self._commit([prepared])
+            return outcome[0]
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        await self._queue.put((prepared, future))
+        return await future
+
+    async def ingest_many(self, inbounds: Sequence[Inbound]) -> list[IngestResult]:
+        """Store several inbound messages (e.g. an import) in as few transactions as possible."""
+        prepared = [await self.prepare(inbound) for inbound in inbounds]
+        results: list[IngestResult] = []
+        for start in range(0, len(prepared), self._max_batch):
+            results.extend(await self._commit(prepared[start : start + self._max_batch]))
+        return results
+
+    async def prepare(self, inbound: Inbound) -> Prepared:
+        """Check and normalize outside the transaction; attachment bytes go to the blob store."""
+        channel_uuid = check_inbound(inbound)
+        info = await self._channel(channel_uuid)
+        identity: tuple[str, str] | None = None
+        reason: str | None = None
+        if inbound.sender is None:
+            reason = "no sender identity in the provider input"
+        else:
+            try:
+                value = normalize_identity(
+                    inbound.sender.kind, inbound.sender.value, region=info.region
+                )
+                identity = (str(inbound.sender.kind), value)
+            except IdentityError as err:
+                reason = str(err)
+        attachments: tuple[StoredAttachment, ...] = ()
+        if inbound.attachments:
+            stored = []
+            for attachment in inbound.attachments:
+                digest, size = await asyncio.to_thread(store_blob, self._data_dir, attachment.data)
+                stored.append(StoredAttachment(attachment, digest, size))
+            attachments = tuple(stored)
+        hints = inbound.thread
+        references: list[str] = []
+        for ref in (hints.in_reply_to, *reversed(hints.references)):
+            cleaned = _clean_message_id(ref)
+            if cleaned and cleaned not in references:
+                references.append(cleaned)
+        return Prepared(
+            inbound=inbound,
+            channel_uuid=channel_uuid,
+            identity=identity,
+            flag_reason=reason,
+            inbound_json=_inbound_json(inbound) if identity is None else None,
+            attachments=attachments,
+            references=tuple(references),
+            rfc_message_id=_clean_message_id(hints.message_id),
+        )
+
+    async def _channel(self, channel_id: uuid.UUID) -> _ChannelInfo:
+        cached = self._channels.get(channel_id)
+        # Refreshed every minute so a changed default region applies without a restart.
+        if cached is not None and time.monotonic() - cached.loaded < 60:
+            return cached
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(Channel.kind, Channel.config_encrypted).where(Channel.id == channel_id)
+                )
+            ).one_or_none()
+        if row is None:
+            raise IngestError(f"unknown channel {channel_id}")
+        kind = ChannelKind(row.kind)
+        region = None
+        if kind is ChannelKind.SMS and self._secret_box is not None:
+            try:
+                region = self._secret_box.decrypt(row.config_encrypted).get("default_region")
+            except SecretBoxError:
+                logger.error(
+                    "cannot read channel %s configuration; phone region unknown", channel_id
+                )
+        info = _ChannelInfo(kind, region if isinstance(region, str) else None, time.monotonic())
+        self._channels[channel_id] = info
+        return info
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._run_batch(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _run_batch(self, batch: list[tuple[Prepared, asyncio.Future[IngestResult]]]) -> None:
+        try:
+            results = await self._commit([item for item, _ in batch])
+        except Exception as err:
+            if len(batch) == 1:
+                logger.exception("ingestion failed for %s", batch[0][0].inbound.external_id)
+                if not batch[0][1].done():
+                    batch[0][1].set_exception(err)
+                return
+            # One bad message must not fail the others: retry them one by one.
+            logger.warning("batch of %d failed; retrying its messages one by one", len(batch))
+            for pair in batch:
+                await self._run_batch([pair])
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    async def _commit(self, items: list[Prepared]) -> list[IngestResult]:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                async with self._sessions() as session, session.begin():
+                    connection = await session.connection()
+                    outcome = await ingest_batch(
+                        connection, items, reopen_window=self._reopen_window, now=utcnow()
+                    )
+                break
+            except (IntegrityError, DBAPIError) as err:
+                # Races other processes won (a reopened slot, a deadlock) resolve on retry:
+                # the next attempt reads what they committed.
+                retryable = isinstance(err, IntegrityError) or _sqlstate(err) in _RETRY_SQLSTATES
+                if not retryable or attempt == MAX_ATTEMPTS:
+                    raise
+                logger.info("ingestion transaction conflicted (%s); retry %d", err, attempt)
+                await asyncio.sleep(0.01 * attempt)
+        try:
+            await self._bus.publish(outcome.events)
+        except Exception:
+            # The messages are committed; a lost notification only delays live views.
+            logger.exception("publishing %d ingestion events failed", len(outcome.events))
+        return outcome.results
+
+
+def _sqlstate(err: DBAPIError) -> str | None:
+    orig = err.orig
+    code = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
+    )
+    return code if isinstance(code, str) else None
