@@ -56,6 +56,8 @@ class Postgres:
 
     root: Path
     port: int
+    # Tests trade durability for speed; benchmarks measure the real thing.
+    durable: bool = False
 
     @property
     def url(self) -> str:

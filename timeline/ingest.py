@@ -251,7 +251,9 @@ class Ingestor:
                     batch[0][1].set_exception(err)
                 return
             # One bad message must not fail the others: retry them one by one.
-            logger.warning("batch of %d failed; retrying its messages one by one", len(batch))
+            logger.warning(
+                "batch of %d failed (%s); retrying its messages one by one", len(batch), err
+            )
             for pair in batch:
                 await self._run_batch([pair])
             return

@@ -16,7 +16,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import Table, case, delete, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import (
+    Table,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -412,7 +424,7 @@ async def _store_messages(
             _upsert_insert(conn, _conv)
             .on_conflict_do_nothing(
                 index_elements=["channel_id", "contact_id"],
-                index_where=_conv.c.status != ConversationStatus.RESOLVED.value,
+                index_where=text("status <> 'resolved'"),  # the partial index, verbatim
             )
             .returning(_conv.c.id)
         )

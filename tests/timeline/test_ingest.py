@@ -416,3 +416,27 @@ async def test_one_bad_message_does_not_fail_its_batch(
         if n != 3
     )
     assert await count(sessions, Message) == 7
+
+
+async def test_one_transaction_opens_many_conversations_and_reopens(
+    ingestor: Ingestor, make_channel: MakeChannel, sessions: SessionFactory
+) -> None:
+    # ingest_many commits without the one-by-one fallback: every set-based statement must
+    # work with many rows (executemany), not only with one.
+    channel = await make_channel("sms")
+    first = await ingestor.ingest_many(
+        [inbound(channel, f"a{n}", IdentityKind.PHONE, f"+1415555{n:04d}") for n in range(30)]
+    )
+    for result in first[:10]:
+        await resolve(sessions, result.conversation_id, datetime.now(UTC) - timedelta(hours=1))
+    second = await ingestor.ingest_many(
+        [inbound(channel, f"b{n}", IdentityKind.PHONE, f"+1415555{n:04d}") for n in range(40)]
+    )
+    assert [r.status for r in second] == ["created"] * 40
+    assert [r.conversation_id for r in second[:30]] == [r.conversation_id for r in first]
+    assert await count(sessions, Conversation) == 40
+    async with sessions() as session:
+        reopened = await session.scalar(
+            select(func.count()).select_from(Conversation).where(Conversation.reopen_count == 1)
+        )
+    assert reopened == 10

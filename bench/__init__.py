@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.NAME --help`. Each ends with one `RESULT name=... k=v` line."""

@@ -1,0 +1,257 @@
+"""Fixtures for the web app: the real application on a fresh database (SQLite and
+PostgreSQL), users with bearer tokens, and rows made directly with the ORM."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from connectors.registry import spec_for
+from inbox.models import ApiToken, Role, User
+from timeline.db import SessionFactory
+from timeline.models import (
+    Attachment,
+    Channel,
+    Contact,
+    Conversation,
+    Identity,
+    Message,
+    TimelineEvent,
+)
+from web.app import create_app
+from web.keys import SECRET_BOX_KEY, SESSIONS_KEY
+from web.settings import Settings
+
+SECRET_KEY = "test-secret-key-which-is-long-enough-1234"
+T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+
+Client = TestClient[web.Request, web.Application]
+MakeClient = Callable[[Settings], Awaitable[Client]]
+
+# One valid configuration per channel kind, with distinctive secrets to look for.
+VALID_CONFIGS: dict[str, dict[str, Any]] = {
+    "email": {
+        "imap_host": "imap.example.com",
+        "imap_username": "support@example.com",
+        "imap_password": "imap-password-5f2c",
+        "smtp_host": "smtp.example.com",
+        "smtp_username": "support@example.com",
+        "smtp_password": "smtp-password-9a1e",
+        "from_address": "support@example.com",
+        "from_name": "Support",
+    },
+    "sms": {
+        "account_sid": "AC" + "0123456789abcdef" * 2,
+        "auth_token": "twilio-auth-token-77d0",
+        "phone_number": "+1 415 555 0199",
+        "default_region": "US",
+    },
+    "telegram": {"bot_token": "123456:" + "AbCdEfGhIj" * 4, "mode": "webhook"},
+    "webform": {"allowed_origins": ["https://example.com"]},
+}
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings of a test process: the fresh database, no Redis."""
+    return Settings(
+        database_url=database_url,
+        redis_url=None,
+        data_dir=tmp_path,
+        secret_key=SECRET_KEY,
+    )
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any) -> MakeClient:
+    """Starts the real web app for some settings and returns a client for it."""
+
+    async def make(settings: Settings) -> Client:
+        client: Client = await aiohttp_client(create_app(settings, roles=frozenset({"web"})))
+        return client
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: MakeClient, settings: Settings) -> Client:
+    """A client of the web app on the fresh test database."""
+    return await make_client(settings)
+
+
+@pytest.fixture
+def sessions(client: Client) -> SessionFactory:
+    """Sessions on the app's own engine."""
+    return client.app[SESSIONS_KEY]
+
+
+@dataclass(frozen=True)
+class ApiUser:
+    """A user and a bearer token of theirs."""
+
+    user: User
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def make_api_user(sessions: SessionFactory, role: Role, *, active: bool = True) -> ApiUser:
+    """A user with a token, written with the ORM (tokens are stored as their SHA-256)."""
+    token = "sb_" + secrets.token_urlsafe(32)
+    user = User(
+        email=f"{role.value}-{uuid.uuid4().hex[:8]}@example.com",
+        role=role.value,
+        password_hash="not-a-real-hash",
+        is_active=active,
+    )
+    async with sessions() as session:
+        session.add(user)
+        await session.flush()
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        session.add(ApiToken(user_id=user.id, token_hash=digest))
+        await session.commit()
+    return ApiUser(user, token)
+
+
+@pytest.fixture
+async def admin(sessions: SessionFactory) -> ApiUser:
+    return await make_api_user(sessions, Role.ADMIN)
+
+
+@pytest.fixture
+async def agent(sessions: SessionFactory) -> ApiUser:
+    return await make_api_user(sessions, Role.AGENT)
+
+
+class Rows:
+    """Makes channels, contacts, conversations, messages and timeline events with the ORM."""
+
+    def __init__(self, client: Client) -> None:
+        self.sessions = client.app[SESSIONS_KEY]
+        self.box = client.app[SECRET_BOX_KEY]
+
+    async def _add(self, *rows: Any) -> None:
+        async with self.sessions() as session:
+            session.add_all(rows)
+            await session.commit()
+
+    async def channel(self, kind: str = "webform", name: str | None = None) -> Channel:
+        config = spec_for(kind).config.model_validate(VALID_CONFIGS[kind])
+        channel = Channel(
+            kind=kind,
+            name=name or f"{kind} channel",
+            config_encrypted=self.box.encrypt(config.model_dump(mode="json")),
+            health="unknown",
+        )
+        await self._add(channel)
+        return channel
+
+    async def contact(
+        self,
+        name: str | None = None,
+        identities: Sequence[tuple[str, str]] = (),
+        last_activity_at: datetime | None = None,
+    ) -> Contact:
+        contact = Contact(name=name, last_activity_at=last_activity_at)
+        await self._add(contact)
+        await self._add(
+            *(Identity(contact_id=contact.id, kind=kind, value=value) for kind, value in identities)
+        )
+        return contact
+
+    async def conversation(
+        self,
+        contact: Contact,
+        channel: Channel,
+        *,
+        status: str = "open",
+        assignee_id: uuid.UUID | None = None,
+        team_id: uuid.UUID | None = None,
+        last_activity_at: datetime = T0,
+    ) -> Conversation:
+        conversation = Conversation(
+            contact_id=contact.id,
+            channel_id=channel.id,
+            status=status,
+            assignee_id=assignee_id,
+            team_id=team_id,
+            last_activity_at=last_activity_at,
+            created_at=last_activity_at,
+        )
+        await self._add(conversation)
+        return conversation
+
+    async def message(
+        self,
+        conversation: Conversation,
+        *,
+        direction: str = "in",
+        text: str = "hello",
+        sent_at: datetime = T0,
+        delivery_state: str | None = None,
+        delivery_error: str | None = None,
+        attachment: tuple[str, str, int] | None = None,
+    ) -> Message:
+        message = Message(
+            conversation_id=conversation.id,
+            channel_id=conversation.channel_id,
+            contact_id=conversation.contact_id,
+            direction=direction,
+            text=text,
+            sent_at=sent_at,
+            delivery_state=delivery_state,
+            delivery_error=delivery_error,
+        )
+        await self._add(message)
+        if attachment is not None:
+            filename, content_type, size = attachment
+            await self._add(
+                Attachment(
+                    message_id=message.id,
+                    sha256="0" * 64,
+                    size=size,
+                    content_type=content_type,
+                    filename=filename,
+                )
+            )
+        return message
+
+    async def event(
+        self,
+        contact: Contact,
+        kind: str,
+        occurred_at: datetime,
+        message: Message | None = None,
+    ) -> TimelineEvent:
+        event = TimelineEvent(
+            contact_id=contact.id,
+            conversation_id=message.conversation_id if message else None,
+            message_id=message.id if message else None,
+            kind=kind,
+            data={"n": kind},
+            occurred_at=occurred_at,
+        )
+        await self._add(event)
+        return event
+
+
+@pytest.fixture
+def rows(client: Client) -> Rows:
+    return Rows(client)
+
+
+def minutes(n: float) -> timedelta:
+    """A short way to space test timestamps."""
+    return timedelta(minutes=n)

@@ -1,0 +1,62 @@
+"""The REST API under /api/v1, and what its handlers share: ids in paths, keyset paging,
+events published after commit."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from aiohttp import web
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, or_
+
+from timeline.events import Event
+from web.api.schemas import Keyset
+from web.errors import not_found
+from web.keys import BUS_KEY
+
+logger = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+
+def path_id(request: web.Request, name: str = "id") -> uuid.UUID:
+    """A UUID from the path; a malformed one names nothing, so it is a 404."""
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError as err:
+        raise not_found() from err
+
+
+def after(
+    at: SQLColumnExpression[datetime],
+    id_: SQLColumnExpression[uuid.UUID],
+    keyset: Keyset | None,
+    *,
+    descending: bool,
+) -> ColumnElement[bool] | None:
+    """The rows strictly after `keyset` in (at, id) order; None on the first page."""
+    if keyset is None:
+        return None
+    if descending:
+        return or_(at < keyset.at, and_(at == keyset.at, id_ < keyset.id))
+    return or_(at > keyset.at, and_(at == keyset.at, id_ > keyset.id))
+
+
+def cut(rows: Sequence[R], limit: int, key: Callable[[R], Keyset]) -> tuple[list[R], str | None]:
+    """A page from `limit + 1` fetched rows: the extra row only tells that more exist."""
+    if len(rows) <= limit:
+        return list(rows), None
+    page = list(rows[:limit])
+    return page, key(page[-1]).encode()
+
+
+async def publish(request: web.Request, *events: Event) -> None:
+    """Publish events after a commit. The change is durable by now, so a bus failure is
+    logged rather than answered as an error (the client must not retry a done change)."""
+    try:
+        await request.app[BUS_KEY].publish(events)
+    except Exception:
+        logger.exception("could not publish %s", ", ".join(event.type for event in events))

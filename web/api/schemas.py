@@ -1,0 +1,382 @@
+"""Request and response models of the REST API: they validate input, shape output and
+generate the OpenAPI document (see web/openapi.py)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from connectors.registry import REGISTRY, spec_for
+from connectors.types import ChannelKind
+from timeline.models import (
+    Attachment,
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Identity,
+    Message,
+    TimelineEvent,
+)
+from web.openapi import REF_TEMPLATE
+
+T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+class Input(BaseModel):
+    """Base of request bodies and query strings: unknown keys are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- paging ----------------------------------------------------------------------------------
+
+
+class Keyset(BaseModel):
+    """Where a page ended: the sort time and id of its last row. Opaque to clients."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: AwareDatetime
+    id: uuid.UUID
+
+    def encode(self) -> str:
+        """The cursor: urlsafe base64 (unpadded) of this keyset as JSON."""
+        return base64.urlsafe_b64encode(self.model_dump_json().encode()).rstrip(b"=").decode()
+
+    @classmethod
+    def decode(cls, cursor: str) -> Keyset:
+        """The keyset of a cursor made by `encode`; ValueError for anything else."""
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            return cls.model_validate_json(raw)
+        except (binascii.Error, ValidationError) as err:
+            raise ValueError("not a cursor this API returned") from err
+
+
+class PageQuery(Input):
+    """`?cursor=` and `?limit=` of every list."""
+
+    cursor: str | None = Field(
+        default=None, description="`next_cursor` of the previous page", max_length=1000
+    )
+    limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+
+    @field_validator("cursor")
+    @classmethod
+    def _valid_cursor(cls, value: str | None) -> str | None:
+        if value is not None:
+            Keyset.decode(value)
+        return value
+
+    @property
+    def keyset(self) -> Keyset | None:
+        """The position after which this page starts."""
+        return None if self.cursor is None else Keyset.decode(self.cursor)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; pass `next_cursor` as `?cursor=` for the next (null: no more)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+# --- channels --------------------------------------------------------------------------------
+
+
+def _known_kind(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            spec_for(value)
+        except KeyError as err:
+            # The registry's message names the known kinds.
+            raise PydanticCustomError("unknown_kind", "{reason}", {"reason": err.args[0]}) from err
+    return value
+
+
+def _any_channel_config(schema: dict[str, Any]) -> None:
+    # Generated from the registry, so a new channel kind documents itself.
+    schema["anyOf"] = [
+        {"$ref": REF_TEMPLATE.format(model=spec.config.__name__)} for spec in REGISTRY.values()
+    ]
+
+
+CONFIG_MODELS = tuple(spec.config for spec in REGISTRY.values())
+
+
+class ChannelCreate(Input):
+    """A channel to connect; `config` is validated by the kind's configuration model."""
+
+    kind: Annotated[ChannelKind, BeforeValidator(_known_kind)]
+    name: str = Field(min_length=1, max_length=200)
+    config: dict[str, Any] = Field(default_factory=dict, json_schema_extra=_any_channel_config)
+
+
+class ChannelUpdate(Input):
+    """Changes to a channel: `config` is merged onto the stored one; a secret sent as
+    `***` or left out keeps its stored value."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    config: dict[str, Any] | None = None
+
+
+class ChannelOut(BaseModel):
+    """A channel; secrets in `config` show as `***` (generated ones once, at creation)."""
+
+    id: uuid.UUID
+    kind: ChannelKind
+    name: str
+    config: dict[str, Any] | None = Field(
+        description="null when the stored configuration cannot be read (secret key changed?)"
+    )
+    health: str
+    health_reason: str | None
+    last_sync_at: datetime | None
+    created_at: datetime
+    running: bool = Field(description="false while this kind has no connector to run")
+
+
+# --- contacts --------------------------------------------------------------------------------
+
+
+class IdentityOut(BaseModel):
+    """One normalized way to reach a contact."""
+
+    kind: str
+    value: str
+    display_name: str | None
+
+    @classmethod
+    def of(cls, row: Identity) -> IdentityOut:
+        return cls(kind=row.kind, value=row.value, display_name=row.display_name)
+
+
+class ContactOut(BaseModel):
+    """A contact and every identity it is known by."""
+
+    id: uuid.UUID
+    name: str | None
+    lifecycle_stage: str
+    identities: list[IdentityOut]
+    created_at: datetime
+    last_activity_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Contact, identities: Sequence[Identity]) -> ContactOut:
+        return cls(
+            id=row.id,
+            name=row.name,
+            lifecycle_stage=row.lifecycle_stage,
+            identities=[IdentityOut.of(identity) for identity in identities],
+            created_at=row.created_at,
+            last_activity_at=row.last_activity_at,
+        )
+
+
+class ContactQuery(PageQuery):
+    """Filters of the contact list."""
+
+    q: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="case-insensitive search in names and identity values",
+    )
+    identity: str | None = Field(
+        default=None,
+        max_length=400,
+        description="KIND:VALUE, e.g. email:ann@example.com, phone:+14155550100, telegram:123456",
+    )
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+class AttachmentOut(BaseModel):
+    """A file of a message."""
+
+    id: uuid.UUID
+    filename: str | None
+    content_type: str
+    size: int
+    inline: bool
+
+    @classmethod
+    def of(cls, row: Attachment) -> AttachmentOut:
+        return cls(
+            id=row.id,
+            filename=row.filename,
+            content_type=row.content_type,
+            size=row.size,
+            inline=row.inline,
+        )
+
+
+class DeliveryOut(BaseModel):
+    """Where an outbound message is on its way to the customer."""
+
+    state: str
+    error: str | None
+
+
+class MessageOut(BaseModel):
+    """A message, private note or activity of a conversation."""
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    direction: Literal["in", "out"]
+    kind: str
+    private: bool
+    text: str
+    reply_text: str | None
+    html: str | None = Field(description="sanitized")
+    subject: str | None
+    sent_at: datetime
+    author_id: uuid.UUID | None
+    delivery: DeliveryOut | None = Field(description="null for inbound messages and notes")
+    attachments: list[AttachmentOut]
+
+    @classmethod
+    def of(cls, row: Message, attachments: Sequence[Attachment] = ()) -> MessageOut:
+        delivery = (
+            None
+            if row.delivery_state is None
+            else DeliveryOut(state=row.delivery_state, error=row.delivery_error)
+        )
+        return cls(
+            id=row.id,
+            conversation_id=row.conversation_id,
+            direction="in" if row.direction == "in" else "out",
+            kind=row.kind,
+            private=row.private,
+            text=row.text,
+            reply_text=row.reply_text,
+            html=row.html,
+            subject=row.subject,
+            sent_at=row.sent_at,
+            author_id=row.author_id,
+            delivery=delivery,
+            attachments=[AttachmentOut.of(attachment) for attachment in attachments],
+        )
+
+
+class MessageCreate(Input):
+    """A reply to the customer, or a private note for the team."""
+
+    text: str = Field(min_length=1, max_length=100_000)
+    private: bool = Field(default=False, description="a note for agents; never sent")
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class TimelineEventOut(BaseModel):
+    """One entry of a contact's timeline, with its message when it is about one."""
+
+    id: uuid.UUID
+    kind: str
+    occurred_at: datetime
+    conversation_id: uuid.UUID | None
+    message_id: uuid.UUID | None
+    data: dict[str, Any]
+    message: MessageOut | None
+
+    @classmethod
+    def of(cls, row: TimelineEvent, message: MessageOut | None) -> TimelineEventOut:
+        return cls(
+            id=row.id,
+            kind=row.kind,
+            occurred_at=row.occurred_at,
+            conversation_id=row.conversation_id,
+            message_id=row.message_id,
+            data=row.data,
+            message=message,
+        )
+
+
+# --- conversations ---------------------------------------------------------------------------
+
+
+class ConversationOut(BaseModel):
+    """A thread with one contact on one channel."""
+
+    id: uuid.UUID
+    contact_id: uuid.UUID
+    channel_id: uuid.UUID
+    status: ConversationStatus
+    subject: str | None
+    assignee_id: uuid.UUID | None
+    team_id: uuid.UUID | None
+    created_at: datetime
+    last_activity_at: datetime
+    first_response_at: datetime | None
+    waiting_since: datetime | None
+    resolved_at: datetime | None
+    message_count: int
+
+    @classmethod
+    def of(cls, row: Conversation) -> ConversationOut:
+        return cls(
+            id=row.id,
+            contact_id=row.contact_id,
+            channel_id=row.channel_id,
+            status=ConversationStatus(row.status),
+            subject=row.subject,
+            assignee_id=row.assignee_id,
+            team_id=row.team_id,
+            created_at=row.created_at,
+            last_activity_at=row.last_activity_at,
+            first_response_at=row.first_response_at,
+            waiting_since=row.waiting_since,
+            resolved_at=row.resolved_at,
+            message_count=row.message_count,
+        )
+
+
+class ConversationQuery(PageQuery):
+    """Filters of the conversation list (all must match)."""
+
+    status: ConversationStatus | None = None
+    assignee: uuid.UUID | Literal["none"] | None = Field(
+        default=None, description="an assignee's user id, or `none` for unassigned"
+    )
+    team_id: uuid.UUID | None = None
+    channel_id: uuid.UUID | None = None
+    contact_id: uuid.UUID | None = None
+
+    @field_validator("assignee", mode="before")
+    @classmethod
+    def _user_id_or_none(cls, value: object) -> object:
+        # One clear message instead of one error per member of the union.
+        if isinstance(value, str) and value != "none":
+            try:
+                return uuid.UUID(value)
+            except ValueError as err:
+                raise ValueError("must be a user id (UUID) or 'none'") from err
+        return value
+
+
+class MessageQuery(PageQuery):
+    """Paging of a conversation's messages (oldest first)."""

@@ -1,0 +1,140 @@
+"""The aiohttp application factory: wiring only. Every resource with a lifetime is opened
+in a cleanup context, so it is closed if and only if it was opened."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from aiohttp import web
+
+from connectors.registry import REGISTRY
+from timeline.crypto import SecretBox
+from timeline.db import create_engine, session_factory
+from timeline.events import create_bus
+from timeline.ingest import Ingestor
+from timeline.outbox import Dispatcher
+from web.api import channels, contacts, conversations
+from web.auth import auth_middleware
+from web.errors import error_middleware
+from web.health import healthz
+from web.keys import (
+    BUS_KEY,
+    CONNECTORS_KEY,
+    DISPATCHER_KEY,
+    ENGINE_KEY,
+    INGESTOR_KEY,
+    OPENAPI_KEY,
+    SECRET_BOX_KEY,
+    SESSIONS_KEY,
+    SETTINGS_KEY,
+)
+from web.openapi import add_routes, build_document
+from web.openapi import routes as openapi_routes
+from web.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+ROLES = frozenset({"web", "worker"})
+API_TITLE = "Switchboard"
+API_VERSION = "1"
+# How long a stopping worker waits for the send in progress before cancelling it.
+DISPATCHER_STOP_SECONDS = 30.0
+
+
+def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Application:
+    """The application for `roles`: "web" serves HTTP, "worker" also sends the outbox."""
+    if unknown := roles - ROLES:
+        raise ValueError(f"unknown roles {sorted(unknown)}; known roles: {sorted(ROLES)}")
+    app = web.Application(
+        client_max_size=settings.max_request_bytes,
+        middlewares=[error_middleware, auth_middleware],
+    )
+    app[SETTINGS_KEY] = settings
+    app[SECRET_BOX_KEY] = SecretBox(settings.resolved_secret_key())
+    app[CONNECTORS_KEY] = {}
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_bus)
+    app.cleanup_ctx.append(_ingestor)
+    if "worker" in roles:
+        app.cleanup_ctx.append(_dispatcher)
+
+    app.router.add_get("/healthz", healthz)
+    operations = add_routes(
+        app, [channels.routes, contacts.routes, conversations.routes, openapi_routes]
+    )
+    app[OPENAPI_KEY] = build_document(
+        operations,
+        title=API_TITLE,
+        version=API_VERSION,
+        extra_models=[spec.config for spec in REGISTRY.values()],
+    )
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    engine = create_engine(app[SETTINGS_KEY].database_url)
+    app[ENGINE_KEY] = engine
+    app[SESSIONS_KEY] = session_factory(engine)
+    yield
+    await engine.dispose()
+
+
+async def _bus(app: web.Application) -> AsyncIterator[None]:
+    bus = create_bus(app[SETTINGS_KEY].redis_url)
+    app[BUS_KEY] = bus
+    yield
+    await bus.close()
+
+
+async def _ingestor(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS_KEY]
+    ingestor = Ingestor(
+        app[SESSIONS_KEY],
+        app[BUS_KEY],
+        reopen_window=timedelta(hours=settings.reopen_window_hours),
+        data_dir=settings.data_dir,
+        secret_box=app[SECRET_BOX_KEY],
+    )
+    await ingestor.start()
+    app[INGESTOR_KEY] = ingestor
+    yield
+    await ingestor.close()
+
+
+async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS_KEY]
+    dispatcher = Dispatcher(
+        app[SESSIONS_KEY],
+        app[CONNECTORS_KEY].get,
+        app[BUS_KEY],
+        worker_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        max_attempts=settings.outbox_max_attempts,
+        lease_seconds=settings.outbox_lease_seconds,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop), name="outbox-dispatcher")
+    task.add_done_callback(_log_crash)
+    app[DISPATCHER_KEY] = dispatcher
+    yield
+    stop.set()
+    done, _ = await asyncio.wait({task}, timeout=DISPATCHER_STOP_SECONDS)
+    if not done:
+        # An unfinished send keeps its lease; the outbox settles it after a restart.
+        logger.warning(
+            "outbox dispatcher did not stop in %ss; cancelling it", DISPATCHER_STOP_SECONDS
+        )
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        logger.error("outbox dispatcher stopped: %r", error, exc_info=error)

@@ -1,0 +1,142 @@
+"""The one JSON error shape, and the one middleware that produces it.
+
+Every error answer looks like
+`{"error": {"code": "not_found", "message": "...", "fields": {"config.imap_host": "..."}}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_core import ErrorDetails
+
+logger = logging.getLogger(__name__)
+
+# Codes for the HTTP errors aiohttp raises itself (routing, body size).
+_HTTP_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable machine-readable code, a message, and per-field reasons."""
+
+    code: str = Field(examples=["not_found", "validation_error"])
+    message: str
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="dotted field path -> what is wrong with it"
+    )
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer of the API."""
+
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    """An error meant for the client: it becomes the JSON error shape with its status."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = dict(fields or {})
+
+
+def not_found(message: str = "not found") -> ApiError:
+    """404: the resource does not exist (or is not visible to this user)."""
+    return ApiError(404, "not_found", message)
+
+
+def unauthorized(message: str) -> ApiError:
+    """401: no usable credentials."""
+    return ApiError(401, "unauthorized", message)
+
+
+def forbidden(message: str) -> ApiError:
+    """403: authenticated, but not allowed."""
+    return ApiError(403, "forbidden", message)
+
+
+def bad_request(message: str) -> ApiError:
+    """400: the request cannot be read at all (e.g. malformed JSON)."""
+    return ApiError(400, "bad_request", message)
+
+
+def validation_failed(fields: Mapping[str, str], message: str = "invalid input") -> ApiError:
+    """422: the request was read but its values are invalid; `fields` says which and why."""
+    return ApiError(422, "validation_error", message, fields)
+
+
+def field_errors(err: ValidationError, prefix: str = "", whole: str = "body") -> dict[str, str]:
+    """Pydantic errors as dotted field paths mapped to readable messages.
+
+    Paths are put under `prefix` (e.g. "config"); an error about the whole value, with
+    no prefix, is reported under `whole` ("body", "query").
+    """
+    fields: dict[str, str] = {}
+    for item in err.errors(include_url=False):
+        path = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "") or whole
+        fields[path] = _join(fields.get(path), _message(item))
+    return fields
+
+
+def _message(item: ErrorDetails) -> str:
+    ctx = item.get("ctx") or {}
+    if item["type"] == "value_error" and "error" in ctx:
+        # A validator's own ValueError reads better without pydantic's "Value error, " prefix.
+        return str(ctx["error"])
+    if item["type"] == "extra_forbidden":
+        return "not a known field"
+    return item["msg"]
+
+
+def _join(previous: str | None, message: str) -> str:
+    return message if previous is None else f"{previous}; {message}"
+
+
+def _answer(
+    status: int, code: str, message: str, fields: Mapping[str, str] | None = None
+) -> web.Response:
+    body = ErrorResponse(error=ErrorDetail(code=code, message=message, fields=dict(fields or {})))
+    return web.json_response(text=body.model_dump_json(), status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turns every error into the JSON error shape; unknown exceptions become a logged 500."""
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return _answer(err.status, err.code, err.message, err.fields)
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise  # redirects and other non-errors pass through untouched
+        code = _HTTP_CODES.get(err.status, "internal_error" if err.status >= 500 else "error")
+        message = err.reason.lower() if err.status != 413 else "request body is too large"
+        response = _answer(err.status, code, message)
+        if allow := err.headers.get("Allow"):
+            response.headers["Allow"] = allow
+        return response
+    except Exception:
+        # The one catch-all: log the details for us, say nothing of them to the client.
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return _answer(500, "internal_error", "internal server error")
