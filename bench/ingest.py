@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import sys
@@ -47,11 +48,25 @@ from timeline.migrate import upgrade
 from timeline.models import Channel, Contact, Conversation, Message
 
 KINDS = {
-    "email": (IdentityKind.EMAIL, {"imap_host": "127.0.0.1", "imap_username": "u",
-                                   "imap_password": "p", "smtp_host": "127.0.0.1",
-                                   "from_address": "support@example.com"}),
-    "sms": (IdentityKind.PHONE, {"account_sid": "AC" + "0" * 32, "auth_token": "t",
-                                 "phone_number": "+14155550199", "default_region": "US"}),
+    "email": (
+        IdentityKind.EMAIL,
+        {
+            "imap_host": "127.0.0.1",
+            "imap_username": "u",
+            "imap_password": "p",
+            "smtp_host": "127.0.0.1",
+            "from_address": "support@example.com",
+        },
+    ),
+    "sms": (
+        IdentityKind.PHONE,
+        {
+            "account_sid": "AC" + "0" * 32,
+            "auth_token": "t",
+            "phone_number": "+14155550199",
+            "default_region": "US",
+        },
+    ),
     "telegram": (IdentityKind.TELEGRAM, {"bot_token": "123456:" + "A" * 35}),
     "webform": (IdentityKind.WEBFORM, {}),
 }
@@ -68,12 +83,15 @@ class Workload:
     conversations: int
 
 
-def build_workload(channels: dict[str, list[uuid.UUID]], messages: int, contacts: int,
-                   lanes: int, seed: int) -> Workload:
+def build_workload(
+    channels: dict[str, list[uuid.UUID]], messages: int, contacts: int, lanes: int, seed: int
+) -> Workload:
     rng = random.Random(seed)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     kinds = list(KINDS)
-    events: list[tuple[float, int, str, uuid.UUID, bool]] = []  # time, contact, kind, channel, reply
+    events: list[
+        tuple[float, int, str, uuid.UUID, bool]
+    ] = []  # time, contact, kind, channel, reply
     pairs: list[tuple[int, str, uuid.UUID, float]] = []
     new_target = messages - messages // 3
     # Two or three channels per contact so that new conversations number two thirds.
@@ -102,23 +120,33 @@ def build_workload(channels: dict[str, list[uuid.UUID]], messages: int, contacts
         }[ident_kind]
         message_id = f"<m{n}.{contact}@example.com>" if kind == "email" else None
         previous = last_id.get((contact, channel))
-        hints = ThreadHints(message_id=message_id, in_reply_to=previous,
-                            references=(previous,) if previous else (),
-                            subject=f"Question {contact}" if kind == "email" else None,
-                            chat_id=str(100000 + contact) if kind == "telegram" else None)
+        hints = ThreadHints(
+            message_id=message_id,
+            in_reply_to=previous,
+            references=(previous,) if previous else (),
+            subject=f"Question {contact}" if kind == "email" else None,
+            chat_id=str(100000 + contact) if kind == "telegram" else None,
+        )
         if message_id:
             last_id[(contact, channel)] = message_id
         text = f"Message {n} from customer {contact}. " * 4
-        lane_lists[contact % lanes].append(Inbound(
-            channel_id=ChannelId(str(channel)), external_id=ExternalId(f"ext-{n}"),
-            sender=SenderHandle(ident_kind, sender, f"Customer {contact}"), text=text,
-            sent_at=start + timedelta(seconds=t * 86400), thread=hints,
-            raw=RawPayload("text/plain", text.encode()),
-        ))
+        lane_lists[contact % lanes].append(
+            Inbound(
+                channel_id=ChannelId(str(channel)),
+                external_id=ExternalId(f"ext-{n}"),
+                sender=SenderHandle(ident_kind, sender, f"Customer {contact}"),
+                text=text,
+                sent_at=start + timedelta(seconds=t * 86400),
+                thread=hints,
+                raw=RawPayload("text/plain", text.encode()),
+            )
+        )
     return Workload(lane_lists, len(events), contacts, len(pairs))
 
 
-async def prepare_database(url: str, box: SecretBox) -> tuple[AsyncEngine, dict[str, list[uuid.UUID]]]:
+async def prepare_database(
+    url: str, box: SecretBox
+) -> tuple[AsyncEngine, dict[str, list[uuid.UUID]]]:
     engine = create_engine(url, pool_size=10)
     await upgrade(engine)
     sessions = session_factory(engine)
@@ -127,8 +155,11 @@ async def prepare_database(url: str, box: SecretBox) -> tuple[AsyncEngine, dict[
         for kind, (_ident, config) in KINDS.items():
             for n in range(CHANNELS_PER_KIND):
                 validated = spec_for(kind).config.model_validate(config)
-                channel = Channel(kind=kind, name=f"{kind} {n}",
-                                  config_encrypted=box.encrypt(validated.model_dump(mode="json")))
+                channel = Channel(
+                    kind=kind,
+                    name=f"{kind} {n}",
+                    config_encrypted=box.encrypt(validated.model_dump(mode="json")),
+                )
                 session.add(channel)
                 await session.flush()
                 channels.setdefault(kind, []).append(channel.id)
@@ -141,8 +172,14 @@ async def run_one(label: str, url: str, args: argparse.Namespace) -> dict[str, f
     workload = build_workload(channels, args.messages, args.contacts, args.concurrency, args.seed)
     sessions = session_factory(engine)
     with tempfile.TemporaryDirectory() as data_dir:
-        ingestor = Ingestor(sessions, InProcessBus(), reopen_window=timedelta(days=7),
-                            data_dir=Path(data_dir), secret_box=box, max_batch=args.batch)
+        ingestor = Ingestor(
+            sessions,
+            InProcessBus(),
+            reopen_window=timedelta(days=7),
+            data_dir=Path(data_dir),
+            secret_box=box,
+            max_batch=args.batch,
+        )
         await ingestor.start()
         latencies: list[float] = []
 
@@ -165,8 +202,11 @@ async def run_one(label: str, url: str, args: argparse.Namespace) -> dict[str, f
             "conversations": await session.scalar(select(func.count()).select_from(Conversation)),
         }
     await engine.dispose()
-    expected = {"messages": workload.messages, "contacts": workload.contacts,
-                "conversations": workload.conversations}
+    expected = {
+        "messages": workload.messages,
+        "contacts": workload.contacts,
+        "conversations": workload.conversations,
+    }
     if counts != expected:
         raise SystemExit(f"{label}: stored {counts}, expected {expected}")
     latencies.sort()
@@ -176,10 +216,12 @@ async def run_one(label: str, url: str, args: argparse.Namespace) -> dict[str, f
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "seconds": elapsed,
     }
-    print(f"{label:<11} {workload.messages} messages, {counts['contacts']} contacts, "
-          f"{counts['conversations']} conversations in {elapsed:.2f}s: "
-          f"{figures['rate']:.0f} messages/s, p50 {figures['p50_ms']:.1f} ms, "
-          f"p99 {figures['p99_ms']:.1f} ms per message")
+    print(
+        f"{label:<11} {workload.messages} messages, {counts['contacts']} contacts, "
+        f"{counts['conversations']} conversations in {elapsed:.2f}s: "
+        f"{figures['rate']:.0f} messages/s, p50 {figures['p50_ms']:.1f} ms, "
+        f"p99 {figures['p99_ms']:.1f} ms per message"
+    )
     return figures
 
 
@@ -205,10 +247,10 @@ async def main_async(args: argparse.Namespace) -> int:
             if server_url is None:
                 from tests.services import Postgres, free_port
 
-                root = Path(tmp) / "pg"
-                Path(tmp).chmod(0o755)
-                server = Postgres(root, free_port(), durable=True)
-                server.start()
+                server = Postgres(Path(tmp) / "pg", free_port(), durable=True)
+                # initdb runs as the postgres user, which must reach into the folder.
+                await asyncio.to_thread(os.chmod, tmp, 0o755)
+                await asyncio.to_thread(server.start)
                 server_url = server.url
             try:
                 url = await fresh_postgres_database(server_url)
@@ -216,23 +258,39 @@ async def main_async(args: argparse.Namespace) -> int:
             finally:
                 if server is not None:
                     server.stop()
-    parts = [f"{db}_{key}={value:.1f}" for db, figs in results.items()
-             for key, value in figs.items() if key != "seconds"]
-    print(f"RESULT name=ingest messages={args.messages} concurrency={args.concurrency} "
-          + " ".join(parts))
+    parts = [
+        f"{db}_{key}={value:.1f}"
+        for db, figs in results.items()
+        for key, value in figs.items()
+        if key != "seconds"
+    ]
+    print(
+        f"RESULT name=ingest messages={args.messages} concurrency={args.concurrency} "
+        + " ".join(parts)
+    )
     return 0
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ingest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--postgres-url", help="server to create a scratch database on; "
-                        "default: start a private durable PostgreSQL on 127.0.0.1")
+    parser.add_argument(
+        "--postgres-url",
+        help="server to create a scratch database on; "
+        "default: start a private durable PostgreSQL on 127.0.0.1",
+    )
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--contacts", type=int, default=5_000)
-    parser.add_argument("--concurrency", type=int, default=64,
-                        help="concurrent senders (each owns a share of the contacts)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=64,
+        help="concurrent senders (each owns a share of the contacts)",
+    )
     parser.add_argument("--batch", type=int, default=200, help="largest group commit")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()

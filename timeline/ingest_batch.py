@@ -170,6 +170,25 @@ async def ingest_batch(
         .returning(_raw.c.channel_id, _raw.c.external_id)
     )
     claimed = {(row[0], row[1]) for row in (await conn.execute(stmt, raw_rows)).all()}
+    for key, index in first_of.items():
+        if key not in claimed and items[index].identity is not None:
+            # Stored before but flagged (no identity, parser refused it): now that it is
+            # usable, take the raw row over. The WHERE makes exactly one transaction win.
+            row = (
+                await conn.execute(
+                    update(_raw)
+                    .where(
+                        _raw.c.channel_id == key[0],
+                        _raw.c.external_id == key[1],
+                        _raw.c.parse_status != ParseStatus.OK.value,
+                    )
+                    .values(parse_status=ParseStatus.OK.value, error=None, inbound=None)
+                    .returning(_raw.c.id)
+                )
+            ).first()
+            if row is not None:
+                raw_ids[key] = row[0]
+                claimed.add(key)
 
     fresh: list[int] = []
     duplicates: list[int] = []

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -310,3 +311,15 @@ def test_web_and_worker_roles(
     assert _wait_healthy(f"http://127.0.0.1:{port}", web)["status"] == "ok"
     assert web.terminate() == 0, web.stderr.read_text()
     assert worker.terminate() == 0, worker.stderr.read_text()
+
+
+def test_reprocess(cli_env: dict[str, str], tmp_path: Path) -> None:
+    migrated = switchboard("migrate", env=cli_env, cwd=tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
+    result = switchboard("reprocess", "--all", env=cli_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout == "reprocessed 0 stored payload(s): 0 ingested, 0 still flagged, 0 skipped\n"
+    )
+    unknown = switchboard("reprocess", "--channel", str(uuid.uuid4()), env=cli_env, cwd=tmp_path)
+    assert unknown.returncode == 1 and "no channel with id" in unknown.stderr
