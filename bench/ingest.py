@@ -179,6 +179,7 @@ async def run_one(label: str, url: str, args: argparse.Namespace) -> dict[str, f
             data_dir=Path(data_dir),
             secret_box=box,
             max_batch=args.batch,
+            workers=args.workers,
         )
         await ingestor.start()
         latencies: list[float] = []
@@ -292,6 +293,12 @@ def main() -> int:
         help="concurrent senders (each owns a share of the contacts)",
     )
     parser.add_argument("--batch", type=int, default=200, help="largest group commit")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="concurrent group commits (default: 1 on SQLite, 2 on PostgreSQL)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     return asyncio.run(main_async(args))

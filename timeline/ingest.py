@@ -128,6 +128,7 @@ class Ingestor:
         self._queue: asyncio.Queue[tuple[Prepared, asyncio.Future[IngestResult]]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._channels: dict[uuid.UUID, _ChannelInfo] = {}
+        self._channel_lock = asyncio.Lock()
 
     async def start(self) -> None:
         """Start the group-commit workers."""
@@ -208,6 +209,15 @@ class Ingestor:
         # Refreshed every minute so a changed default region applies without a restart.
         if cached is not None and time.monotonic() - cached.loaded < 60:
             return cached
+        # One lookup at a time: a burst of arrivals must not each read the channel (on
+        # SQLite every transaction takes the write lock, so they would queue with batches).
+        async with self._channel_lock:
+            cached = self._channels.get(channel_id)
+            if cached is not None and time.monotonic() - cached.loaded < 60:
+                return cached
+            return await self._load_channel(channel_id)
+
+    async def _load_channel(self, channel_id: uuid.UUID) -> _ChannelInfo:
         async with self._sessions() as session:
             row = (
                 await session.execute(

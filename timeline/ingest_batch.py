@@ -18,11 +18,11 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import (
     Table,
+    bindparam,
     case,
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
     text,
@@ -117,6 +117,15 @@ class BatchOutcome:
 
     results: list[IngestResult]
     events: list[Event] = field(default_factory=list)
+
+
+def _bulk(table: Table) -> Any:
+    """A many-row INSERT sent as multi-row VALUES statements instead of one per row.
+
+    SQLAlchemy batches executemany into "insertmanyvalues" only when RETURNING is asked
+    for; asking for the (already known) ids is what buys the batching.
+    """
+    return insert(table).returning(table.c.id)
 
 
 def _upsert_insert(conn: AsyncConnection, table: Any) -> Any:
@@ -270,12 +279,7 @@ async def _resolve_contacts(
             wanted.setdefault(ident, i)
     keys = sorted(wanted)
     found: dict[tuple[str, str], tuple[uuid.UUID, uuid.UUID]] = {}
-    rows = await conn.execute(
-        select(_ident.c.kind, _ident.c.value, _ident.c.id, _ident.c.contact_id).where(
-            tuple_(_ident.c.kind, _ident.c.value).in_(keys)
-        )
-    )
-    for kind, value, ident_id, contact_id in rows:
+    for kind, value, ident_id, contact_id in await _select_identities(conn, keys):
         found[(kind, value)] = (ident_id, contact_id)
     missing = [k for k in keys if k not in found]
     created: set[uuid.UUID] = set()
@@ -288,7 +292,7 @@ async def _resolve_contacts(
         names[k] = sender.display_name if sender else None
     planned = {k: (new_id(), new_id()) for k in missing}
     await conn.execute(
-        insert(_contact),
+        _bulk(_contact),
         [
             {
                 "id": planned[k][1],
@@ -332,12 +336,7 @@ async def _resolve_contacts(
         # A concurrent transaction created these identities first: use its contacts and
         # drop the ones we made for nothing.
         await conn.execute(delete(_contact).where(_contact.c.id.in_([planned[k][1] for k in lost])))
-        rows = await conn.execute(
-            select(_ident.c.kind, _ident.c.value, _ident.c.id, _ident.c.contact_id).where(
-                tuple_(_ident.c.kind, _ident.c.value).in_(lost)
-            )
-        )
-        for kind, value, ident_id, contact_id in rows:
+        for kind, value, ident_id, contact_id in await _select_identities(conn, lost):
             found[(kind, value)] = (ident_id, contact_id)
     return found, created
 
@@ -362,16 +361,21 @@ async def _store_messages(
     pairs = sorted({(items[i].channel_uuid, contact_of[i]) for i in fresh}, key=str)
     slots: dict[tuple[uuid.UUID, uuid.UUID], _ConvState] = {}
     recent: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, datetime]] = {}
+    # Plain IN lists (which the indexes serve) rather than row-value IN, which PostgreSQL
+    # plans poorly for hundreds of pairs; the exact pairs are picked out here.
+    wanted_pairs = set(pairs)
     rows = await conn.execute(
         select(
             _conv.c.id, _conv.c.channel_id, _conv.c.contact_id, _conv.c.status, _conv.c.resolved_at
         ).where(
-            tuple_(_conv.c.channel_id, _conv.c.contact_id).in_(pairs),
+            _conv.c.contact_id.in_(sorted({p[1] for p in pairs}, key=str)),
             or_(_conv.c.status != ConversationStatus.RESOLVED.value, _conv.c.resolved_at >= cutoff),
         )
     )
     for conv_id, channel_id, contact_id, status, resolved_at in rows:
         pair = (channel_id, contact_id)
+        if pair not in wanted_pairs:
+            continue
         if status != ConversationStatus.RESOLVED.value:
             slots[pair] = _ConvState(conv_id, is_new=False)
         elif resolved_at is not None and (pair not in recent or recent[pair][1] < resolved_at):
@@ -390,10 +394,15 @@ async def _store_messages(
                 _conv.c.resolved_at,
             )
             .select_from(_msg.join(_conv, _conv.c.id == _msg.c.conversation_id))
-            .where(tuple_(_msg.c.channel_id, _msg.c.rfc_message_id).in_(refs))
+            .where(
+                _msg.c.rfc_message_id.in_(sorted({r[1] for r in refs})),
+                _msg.c.channel_id.in_(sorted({r[0] for r in refs}, key=str)),
+            )
         )
+        wanted_refs = set(refs)
         for row in thread_rows:
-            threaded[(row[0], row[1])] = (row[2], row[3], row[4], row[5])
+            if (row[0], row[1]) in wanted_refs:
+                threaded[(row[0], row[1])] = (row[2], row[3], row[4], row[5])
 
     # 3. Choose each message's conversation, in arrival order, so a later message of the
     #    batch sees the conversation an earlier one opened.
@@ -485,8 +494,8 @@ async def _store_messages(
             )
         )
     existing = sorted((s for s in set(chosen.values()) if not s.is_new), key=lambda s: str(s.id))
-    for state in existing:
-        await conn.execute(_touch_conversation(state))
+    if existing:
+        await conn.execute(_TOUCH_CONVERSATION, [_touch_params(state) for state in existing])
 
     # 5. Messages, attachments and timeline events.
     message_rows, attachment_rows, event_rows = [], [], []
@@ -579,29 +588,40 @@ async def _store_messages(
             conversation_id=state.id,
             contact_id=contact_id,
         )
-    await conn.execute(insert(_msg), message_rows)
+    await conn.execute(_bulk(_msg), message_rows)
     if attachment_rows:
-        await conn.execute(insert(_attach), attachment_rows)
-    await conn.execute(insert(_event), event_rows)
+        await conn.execute(_bulk(_attach), attachment_rows)
+    await conn.execute(_bulk(_event), event_rows)
 
     # 6. Contacts' last activity, for "most recent customers" lists.
     latest: dict[uuid.UUID, datetime] = {}
     for i in fresh:
         contact_id, sent_at = contact_of[i], items[i].inbound.sent_at
         latest[contact_id] = max(latest.get(contact_id, sent_at), sent_at)
-    for contact_id in sorted(latest, key=str):
-        when = latest[contact_id]
-        await conn.execute(
-            update(_contact)
-            .where(
-                _contact.c.id == contact_id,
-                or_(_contact.c.last_activity_at.is_(None), _contact.c.last_activity_at < when),
-            )
-            .values(last_activity_at=when)
-        )
+    await conn.execute(
+        _TOUCH_CONTACT,
+        [
+            {"b_id": contact_id, "b_at": latest[contact_id]}
+            for contact_id in sorted(latest, key=str)
+        ],
+    )
 
 
 _ThreadHit = tuple[uuid.UUID, uuid.UUID, str, datetime | None]
+
+
+async def _select_identities(
+    conn: AsyncConnection, keys: list[tuple[str, str]]
+) -> list[tuple[str, str, uuid.UUID, uuid.UUID]]:
+    """(kind, value, identity id, contact id) of the given identities that exist."""
+    wanted = set(keys)
+    rows = await conn.execute(
+        select(_ident.c.kind, _ident.c.value, _ident.c.id, _ident.c.contact_id).where(
+            _ident.c.kind.in_(sorted({k[0] for k in keys})),
+            _ident.c.value.in_(sorted({k[1] for k in keys})),
+        )
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows if (r[0], r[1]) in wanted]
 
 
 def _identity(item: Prepared) -> tuple[str, str]:
@@ -668,30 +688,47 @@ async def _adopt_existing(
         for index, current in list(chosen.items()):
             if current is state:
                 chosen[index] = replacement
-        await conn.execute(_touch_conversation(replacement))
-
-
-def _touch_conversation(state: _ConvState) -> Any:
-    """Fold a batch's inbound messages into an existing conversation's counters."""
-    assert state.first_at is not None and state.last_at is not None
-    last = literal(state.last_at, UTCDateTime())
-    first = literal(state.first_at, UTCDateTime())
-    return (
-        update(_conv)
-        .where(_conv.c.id == state.id)
-        .values(
-            message_count=_conv.c.message_count + state.count,
-            last_activity_at=_greatest(_conv.c.last_activity_at, last),
-            last_inbound_at=_greatest(_conv.c.last_inbound_at, last),
-            first_inbound_at=func.coalesce(_conv.c.first_inbound_at, first),
-            waiting_since=func.coalesce(_conv.c.waiting_since, first),
-        )
-    )
+        await conn.execute(_TOUCH_CONVERSATION, [_touch_params(replacement)])
 
 
 def _greatest(column: Any, value: Any) -> Any:
     # GREATEST() differs between the two databases in how it treats NULL; CASE does not.
     return case((or_(column.is_(None), column < value), value), else_=column)
+
+
+_b_last = bindparam("b_last", type_=UTCDateTime())
+_b_first = bindparam("b_first", type_=UTCDateTime())
+# One statement for all touched conversations of a batch (executemany), not one each.
+_TOUCH_CONVERSATION = (
+    update(_conv)
+    .where(_conv.c.id == bindparam("b_id"))
+    .values(
+        message_count=_conv.c.message_count + bindparam("b_count"),
+        last_activity_at=_greatest(_conv.c.last_activity_at, _b_last),
+        last_inbound_at=_greatest(_conv.c.last_inbound_at, _b_last),
+        first_inbound_at=func.coalesce(_conv.c.first_inbound_at, _b_first),
+        waiting_since=func.coalesce(_conv.c.waiting_since, _b_first),
+    )
+)
+_TOUCH_CONTACT = (
+    update(_contact)
+    .where(_contact.c.id == bindparam("b_id"))
+    .values(
+        last_activity_at=_greatest(
+            _contact.c.last_activity_at, bindparam("b_at", type_=UTCDateTime())
+        )
+    )
+)
+
+
+def _touch_params(state: _ConvState) -> dict[str, Any]:
+    """Fold a batch's inbound messages into an existing conversation's counters."""
+    return {
+        "b_id": state.id,
+        "b_count": state.count,
+        "b_last": state.last_at,
+        "b_first": state.first_at,
+    }
 
 
 def _event_row(

@@ -20,7 +20,9 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     Uuid,
-    text,
+)
+from sqlalchemy import (
+    text as sql_text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -207,8 +209,8 @@ class Conversation(Base):
             "channel_id",
             "contact_id",
             unique=True,
-            sqlite_where=text("status <> 'resolved'"),
-            postgresql_where=text("status <> 'resolved'"),
+            sqlite_where=sql_text("status <> 'resolved'"),
+            postgresql_where=sql_text("status <> 'resolved'"),
         ),
     )
 
@@ -231,7 +233,14 @@ class RawInbound(Base):
 
     __table_args__ = (
         Index("uq_raw_inbound_channel_external", "channel_id", "external_id", unique=True),
-        Index("ix_raw_inbound_status", "parse_status", "received_at"),
+        # Only flagged payloads are looked for (reprocess); most rows are "ok".
+        Index(
+            "ix_raw_inbound_flagged",
+            "parse_status",
+            "received_at",
+            sqlite_where=sql_text("parse_status <> 'ok'"),
+            postgresql_where=sql_text("parse_status <> 'ok'"),
+        ),
     )
 
 
@@ -275,8 +284,21 @@ class Message(Base):
     __table_args__ = (
         Index("uq_messages_channel_external", "channel_id", "external_id", unique=True),
         Index("ix_messages_conversation_sent", "conversation_id", "sent_at", "id"),
-        Index("ix_messages_channel_rfc", "channel_id", "rfc_message_id"),
-        Index("ix_messages_channel_provider", "channel_id", "provider_message_id"),
+        # Partial: most rows have neither id, and skipping them makes inserts cheaper.
+        Index(
+            "ix_messages_channel_rfc",
+            "channel_id",
+            "rfc_message_id",
+            sqlite_where=sql_text("rfc_message_id IS NOT NULL"),
+            postgresql_where=sql_text("rfc_message_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_messages_channel_provider",
+            "channel_id",
+            "provider_message_id",
+            sqlite_where=sql_text("provider_message_id IS NOT NULL"),
+            postgresql_where=sql_text("provider_message_id IS NOT NULL"),
+        ),
     )
 
 

@@ -186,7 +186,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("raw_inbound", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_raw_inbound_status", ["parse_status", "received_at"], unique=False
+            "ix_raw_inbound_flagged",
+            ["parse_status", "received_at"],
+            unique=False,
+            sqlite_where=sa.text("parse_status <> 'ok'"),
+            postgresql_where=sa.text("parse_status <> 'ok'"),
         )
         batch_op.create_index(
             "uq_raw_inbound_channel_external", ["channel_id", "external_id"], unique=True
@@ -252,10 +256,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_messages_channel_provider", ["channel_id", "provider_message_id"], unique=False
+            "ix_messages_channel_provider",
+            ["channel_id", "provider_message_id"],
+            unique=False,
+            sqlite_where=sa.text("provider_message_id IS NOT NULL"),
+            postgresql_where=sa.text("provider_message_id IS NOT NULL"),
         )
         batch_op.create_index(
-            "ix_messages_channel_rfc", ["channel_id", "rfc_message_id"], unique=False
+            "ix_messages_channel_rfc",
+            ["channel_id", "rfc_message_id"],
+            unique=False,
+            sqlite_where=sa.text("rfc_message_id IS NOT NULL"),
+            postgresql_where=sa.text("rfc_message_id IS NOT NULL"),
         )
         batch_op.create_index(
             "ix_messages_conversation_sent", ["conversation_id", "sent_at", "id"], unique=False
@@ -377,7 +389,7 @@ def downgrade() -> None:
     op.drop_table("messages")
     with op.batch_alter_table("raw_inbound", schema=None) as batch_op:
         batch_op.drop_index("uq_raw_inbound_channel_external")
-        batch_op.drop_index("ix_raw_inbound_status")
+        batch_op.drop_index("ix_raw_inbound_flagged")
 
     op.drop_table("raw_inbound")
     with op.batch_alter_table("identities", schema=None) as batch_op:
