@@ -117,7 +117,7 @@ class JobState(enum.StrEnum):
     PENDING = "pending"  # waiting for `next_attempt_at`
     SENDING = "sending"  # claimed by a worker until `lease_until`
     DONE = "done"  # the provider accepted it
-    DEAD = "dead"  # failed permanently, or its outcome is unknown (see timeline/outbox.py)
+    DEAD = "dead"  # failed permanently, or its outcome is unknown (see timeline/dispatcher.py)
 
 
 class Channel(Base):

@@ -17,9 +17,9 @@ from aiohttp import web
 from connectors.registry import REGISTRY
 from timeline.crypto import SecretBox
 from timeline.db import create_engine, session_factory
+from timeline.dispatcher import Dispatcher
 from timeline.events import create_bus
 from timeline.ingest import Ingestor
-from timeline.outbox import Dispatcher
 from web.api import channels, contacts, conversations
 from web.auth import auth_middleware
 from web.errors import error_middleware

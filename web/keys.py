@@ -12,9 +12,9 @@ from connectors.types import ChannelId
 from inbox.models import User
 from timeline.crypto import SecretBox
 from timeline.db import SessionFactory
+from timeline.dispatcher import Dispatcher
 from timeline.events import EventBus
 from timeline.ingest import Ingestor
-from timeline.outbox import Dispatcher
 from web.settings import Settings
 
 SETTINGS_KEY = web.AppKey("settings", Settings)

@@ -28,6 +28,7 @@ from connectors.types import (
     SendResult,
 )
 from timeline.db import create_engine, session_factory
+from timeline.dispatcher import Dispatcher, retry_delay
 from timeline.events import Event, EventBus, InProcessBus
 from timeline.models import (
     Channel,
@@ -41,11 +42,9 @@ from timeline.models import (
 )
 from timeline.outbox import (
     OUTCOME_UNKNOWN,
-    Dispatcher,
     apply_delivery_update,
     do_queue_outbound,
     queue_outbound,
-    retry_delay,
     retry_message,
 )
 
