@@ -28,7 +28,13 @@ from timeline.db import SessionFactory
 from timeline.events import EventBus
 from timeline.files import store_blob
 from timeline.identity import IdentityError, normalize_identity
-from timeline.ingest_batch import IngestResult, Prepared, StoredAttachment, ingest_batch
+from timeline.ingest_batch import (
+    IngestResult,
+    Prepared,
+    RetryBatch,
+    StoredAttachment,
+    ingest_batch,
+)
 from timeline.models import Channel, utcnow
 
 logger = logging.getLogger(__name__)
@@ -280,10 +286,14 @@ class Ingestor:
                         connection, items, reopen_window=self._reopen_window, now=utcnow()
                     )
                 break
-            except (IntegrityError, DBAPIError) as err:
+            except (IntegrityError, DBAPIError, RetryBatch) as err:
                 # Races other processes won (a reopened slot, a deadlock) resolve on retry:
                 # the next attempt reads what they committed.
-                retryable = isinstance(err, IntegrityError) or _sqlstate(err) in _RETRY_SQLSTATES
+                retryable = (
+                    not isinstance(err, DBAPIError)
+                    or isinstance(err, IntegrityError)
+                    or _sqlstate(err) in _RETRY_SQLSTATES
+                )
                 if not retryable or attempt == MAX_ATTEMPTS:
                     raise
                 logger.info("ingestion transaction conflicted (%s); retry %d", err, attempt)

@@ -61,6 +61,10 @@ _event = cast(Table, TimelineEvent.__table__)
 _attach = cast(Table, Attachment.__table__)
 
 
+class RetryBatch(Exception):
+    """A race with another transaction that only a fresh attempt can settle."""
+
+
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     """What became of one inbound message."""
@@ -483,16 +487,20 @@ async def _store_messages(
         lost = [s for s in new_convs if s.id not in opened]
         if lost:
             await _adopt_existing(conn, lost, chosen)
-    for conv_id in sorted(reopen, key=str):
+    if reopen:
         await conn.execute(
             update(_conv)
-            .where(_conv.c.id == conv_id, _conv.c.status == ConversationStatus.RESOLVED.value)
+            .where(
+                _conv.c.id.in_(sorted(reopen, key=str)),
+                _conv.c.status == ConversationStatus.RESOLVED.value,
+            )
             .values(
                 status=ConversationStatus.OPEN.value,
                 resolved_at=None,
                 reopen_count=_conv.c.reopen_count + 1,
             )
         )
+    # Adopted conversations are no longer new, so this one statement touches them too.
     existing = sorted((s for s in set(chosen.values()) if not s.is_new), key=lambda s: str(s.id))
     if existing:
         await conn.execute(_TOUCH_CONVERSATION, [_touch_params(state) for state in existing])
@@ -678,17 +686,17 @@ async def _adopt_existing(
         )
     )
     winner = {(r[1], r[2]): r[0] for r in rows}
+    replacements: dict[uuid.UUID, _ConvState] = {}
     for state in lost:
         conv_id = winner.get((state.channel_id, state.contact_id))
         if conv_id is None:
-            raise RuntimeError("conversation slot conflict without a visible winner; retry")
-        replacement = _ConvState(
+            # The winner was resolved before we could read it: start the batch again.
+            raise RetryBatch("conversation slot taken by a conversation no longer open")
+        replacements[state.id] = _ConvState(
             conv_id, is_new=False, count=state.count, first_at=state.first_at, last_at=state.last_at
         )
-        for index, current in list(chosen.items()):
-            if current is state:
-                chosen[index] = replacement
-        await conn.execute(_TOUCH_CONVERSATION, [_touch_params(replacement)])
+    for index, current in chosen.items():
+        chosen[index] = replacements.get(current.id, current)
 
 
 def _greatest(column: Any, value: Any) -> Any:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import func, select
+
 from connectors.types import ChannelHealth, ChannelId
 from tests.timeline.conftest import MakeChannel
 from timeline.channel_state import DatabaseCursorStore, record_health
 from timeline.db import SessionFactory
-from timeline.models import Channel
+from timeline.models import Channel, ChannelCursor
 
 
 async def test_cursor_round_trip_and_overwrite(
@@ -33,6 +35,9 @@ async def test_concurrent_saves_leave_one_row_with_a_saved_value(
     channel = ChannelId(str(await make_channel("telegram")))
     await asyncio.gather(*(store.save(channel, "offset", str(n)) for n in range(10)))
     assert await store.load(channel, "offset") in {str(n) for n in range(10)}
+    async with sessions() as session:
+        rows = await session.scalar(select(func.count()).select_from(ChannelCursor))
+    assert rows == 1
 
 
 async def test_health_is_recorded_and_a_good_sync_is_stamped(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import timeline.ingest
@@ -64,6 +64,22 @@ def inbound(
     )
 
 
+def independent_ingestors(
+    sessions: SessionFactory, box: SecretBox, data_dir: Path, n: int
+) -> list[Ingestor]:
+    """Ingestors that share nothing but the database, like n separate worker processes."""
+    return [
+        Ingestor(
+            sessions,
+            InProcessBus(),
+            reopen_window=timedelta(days=7),
+            data_dir=data_dir,
+            secret_box=box,
+        )
+        for _ in range(n)
+    ]
+
+
 async def count(sessions: SessionFactory, model: Any) -> int:
     async with sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
@@ -115,16 +131,7 @@ async def test_twenty_concurrent_deliveries_make_one_message_and_one_contact(
     # Twenty independent ingestors (no shared batching) race on separate connections, as
     # twenty workers receiving the same webhook redelivery would.
     channel = await make_channel("sms")
-    ingestors = [
-        Ingestor(
-            sessions,
-            InProcessBus(),
-            reopen_window=timedelta(days=7),
-            data_dir=tmp_path,
-            secret_box=box,
-        )
-        for _ in range(20)
-    ]
+    ingestors = independent_ingestors(sessions, box, tmp_path, 20)
     message = inbound(channel, "SM1", IdentityKind.PHONE, "+14155550100")
     results = await asyncio.gather(*(i.ingest(message) for i in ingestors))
     assert sorted(r.status for r in results) == ["created"] + ["duplicate"] * 19
@@ -143,16 +150,7 @@ async def test_concurrent_messages_from_a_new_contact_share_contact_and_conversa
     tmp_path: Path,
 ) -> None:
     channel = await make_channel("telegram")
-    ingestors = [
-        Ingestor(
-            sessions,
-            InProcessBus(),
-            reopen_window=timedelta(days=7),
-            data_dir=tmp_path,
-            secret_box=box,
-        )
-        for _ in range(20)
-    ]
+    ingestors = independent_ingestors(sessions, box, tmp_path, 20)
     results = await asyncio.gather(
         *(
             ing.ingest(inbound(channel, f"u{n}", IdentityKind.TELEGRAM, "777"))
@@ -440,3 +438,52 @@ async def test_one_transaction_opens_many_conversations_and_reopens(
             select(func.count()).select_from(Conversation).where(Conversation.reopen_count == 1)
         )
     assert reopened == 10
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_losing_the_race_to_open_a_conversation_adopts_the_winners(
+    engine: AsyncEngine, ingestor: Ingestor, make_channel: MakeChannel, sessions: SessionFactory
+) -> None:
+    # Only PostgreSQL lets two writers interleave; SQLite serializes every transaction.
+    channel = await make_channel("sms")
+    first = await ingestor.ingest(inbound(channel, "s0", IdentityKind.PHONE, "+14155550100"))
+    await resolve(sessions, first.conversation_id, datetime.now(UTC) - timedelta(days=30))
+    winner = uuid.uuid4()
+    async with engine.connect() as other:
+        # Another process opens the slot and has not committed yet...
+        await other.execute(
+            Conversation.__table__.insert().values(
+                id=winner,
+                contact_id=first.contact_id,
+                channel_id=channel,
+                status="open",
+                created_at=T0,
+                last_activity_at=T0,
+                reopen_count=0,
+                message_count=0,
+            )
+        )
+        # ...while ingestion, which could not see it, tries to open the same slot and waits.
+        pending = asyncio.create_task(
+            ingestor.ingest(inbound(channel, "s1", IdentityKind.PHONE, "+14155550100"))
+        )
+        async with engine.connect() as probe:
+            waiting = 0
+            for _ in range(500):
+                waiting = int(
+                    await probe.scalar(
+                        text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                    )
+                    or 0
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.01)
+        assert waiting == 1
+        await other.commit()
+    result = await pending
+    assert result.status == "created" and result.conversation_id == winner
+    async with sessions() as session:
+        adopted = await session.get(Conversation, winner)
+    assert adopted is not None and adopted.message_count == 1
+    assert await count(sessions, Conversation) == 2

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, or_
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from timeline.events import Event
 from web.api.schemas import Keyset
@@ -20,6 +23,7 @@ from web.keys import BUS_KEY
 logger = logging.getLogger(__name__)
 
 R = TypeVar("R")
+M = TypeVar("M")
 
 
 def path_id(request: web.Request, name: str = "id") -> uuid.UUID:
@@ -60,3 +64,19 @@ async def publish(request: web.Request, *events: Event) -> None:
         await request.app[BUS_KEY].publish(events)
     except Exception:
         logger.exception("could not publish %s", ", ".join(event.type for event in events))
+
+
+async def children_by_parent(
+    session: AsyncSession,
+    model: type[M],
+    parent: InstrumentedAttribute[uuid.UUID],
+    parent_ids: Sequence[uuid.UUID],
+    *order_by: Any,
+) -> defaultdict[uuid.UUID, list[M]]:
+    """The rows of `model` for many parents in one query (no N+1), grouped by parent id."""
+    grouped: defaultdict[uuid.UUID, list[M]] = defaultdict(list)
+    if parent_ids:
+        statement = select(model).where(parent.in_(parent_ids)).order_by(*order_by)
+        for row in await session.scalars(statement):
+            grouped[getattr(row, parent.key)].append(row)
+    return grouped

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -14,7 +13,7 @@ from connectors.types import IdentityKind
 from timeline.identity import normalize_identity
 from timeline.models import Contact, Conversation, Identity, Message, TimelineEvent
 from web import auth
-from web.api import after, cut, path_id
+from web.api import after, children_by_parent, cut, path_id
 from web.api.conversations import message_outs
 from web.api.schemas import (
     ContactOut,
@@ -170,15 +169,14 @@ async def _visible_contact(
 
 
 async def _contact_outs(session: AsyncSession, contacts: Sequence[Contact]) -> list[ContactOut]:
-    identities: defaultdict[uuid.UUID, list[Identity]] = defaultdict(list)
-    if contacts:
-        statement = (
-            select(Identity)
-            .where(Identity.contact_id.in_([contact.id for contact in contacts]))
-            .order_by(Identity.created_at, Identity.id)
-        )
-        for identity in await session.scalars(statement):
-            identities[identity.contact_id].append(identity)
+    identities = await children_by_parent(
+        session,
+        Identity,
+        Identity.contact_id,
+        [contact.id for contact in contacts],
+        Identity.created_at,
+        Identity.id,
+    )
     return [ContactOut.of(contact, identities[contact.id]) for contact in contacts]
 
 

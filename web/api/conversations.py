@@ -4,7 +4,6 @@ and replies (or private notes) queued through the durable outbox."""
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -14,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from timeline.models import Attachment, Conversation, Message
 from timeline.outbox import UnknownConversation, message_created_event, queue_outbound
 from web import auth
-from web.api import after, cut, path_id, publish
+from web.api import after, children_by_parent, cut, path_id, publish
 from web.api.schemas import (
     ConversationOut,
     ConversationQuery,
@@ -167,13 +166,12 @@ async def visible_conversation(
 
 async def message_outs(session: AsyncSession, messages: Sequence[Message]) -> list[MessageOut]:
     """Messages as the API shows them, with their attachments (one query for all)."""
-    files: defaultdict[uuid.UUID, list[Attachment]] = defaultdict(list)
-    if messages:
-        statement = (
-            select(Attachment)
-            .where(Attachment.message_id.in_([message.id for message in messages]))
-            .order_by(Attachment.created_at, Attachment.id)
-        )
-        for attachment in await session.scalars(statement):
-            files[attachment.message_id].append(attachment)
+    files = await children_by_parent(
+        session,
+        Attachment,
+        Attachment.message_id,
+        [message.id for message in messages],
+        Attachment.created_at,
+        Attachment.id,
+    )
     return [MessageOut.of(message, files[message.id]) for message in messages]
