@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -80,7 +81,15 @@ class Settings(BaseSettings):
             return path.read_text().strip()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key + "\n")
+        # Written whole to a private temp file, then linked into place: the web and worker
+        # processes may start together, and a reader must never see a half-written key.
+        fd, temp = tempfile.mkstemp(dir=self.data_dir, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(key + "\n")
+            os.link(temp, path)
+        except FileExistsError:
+            return path.read_text().strip()
+        finally:
+            os.unlink(temp)
         return key
