@@ -11,6 +11,7 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -166,6 +167,56 @@ class Redis:
 
     def stop(self) -> None:
         pidfile = self.root / "pid"
-        if pidfile.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pidfile.read_text().strip()), 15)
+        if not pidfile.exists():
+            return
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            pid = int(pidfile.read_text().strip())
+            os.kill(pid, signal.SIGTERM)
+            # Wait for it to go, so its port and directory are free when stop() returns.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                os.kill(pid, 0)
+                time.sleep(0.05)
+            raise ServiceError(f"redis-server {pid} did not stop within 30s")
+
+
+def _start_both(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)  # the postgres user must reach its data directory inside
+    postgres = Postgres(root / "postgres", free_port())
+    redis = Redis(root / "redis", free_port())
+    postgres.start()
+    try:
+        redis.start()
+    except ServiceError:
+        postgres.stop()
+        raise
+    # Shell assignments for `eval`: the test fixtures use servers named here.
+    print(f"export SWITCHBOARD_TEST_POSTGRES_URL={postgres.url}")
+    print(f"export SWITCHBOARD_TEST_REDIS_URL={redis.url}")
+
+
+def _stop_both(root: Path) -> None:
+    Postgres(root / "postgres", 0).stop()
+    Redis(root / "redis", 0).stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tests.services start|stop DIR`: the servers for a whole CI run."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m tests.services", description=main.__doc__)
+    parser.add_argument("action", choices=["start", "stop"])
+    parser.add_argument("root", type=Path, help="a directory for the servers' data")
+    args = parser.parse_args(argv)
+    try:
+        (_start_both if args.action == "start" else _stop_both)(args.root)
+    except ServiceError as error:
+        print(f"tests.services: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

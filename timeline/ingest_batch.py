@@ -304,7 +304,7 @@ async def _resolve_contacts(
                 "lifecycle_stage": "new",
                 "created_at": now,
                 "updated_at": now,
-                "last_activity_at": None,
+                "last_activity_at": now,
             }
             for k in missing
         ],

@@ -146,9 +146,10 @@ class Contact(Base):
     lifecycle_stage: Mapped[str] = mapped_column(String(32), default="new")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_activity_at: Mapped[datetime | None]
+    # Creation counts as activity, so the contact list sorts on one indexed column.
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_contacts_last_activity", "last_activity_at"),)
+    __table_args__ = (Index("ix_contacts_last_activity", "last_activity_at", "id"),)
 
 
 class Identity(Base):

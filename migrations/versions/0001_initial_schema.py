@@ -40,11 +40,11 @@ def upgrade() -> None:
         sa.Column("lifecycle_stage", sa.String(length=32), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("last_activity_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_activity_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
     )
     with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.create_index("ix_contacts_last_activity", ["last_activity_at"], unique=False)
+        batch_op.create_index("ix_contacts_last_activity", ["last_activity_at", "id"], unique=False)
 
     op.create_table(
         "users",

@@ -164,7 +164,9 @@ class Rows:
         identities: Sequence[tuple[str, str]] = (),
         last_activity_at: datetime | None = None,
     ) -> Contact:
-        contact = Contact(name=name, last_activity_at=last_activity_at)
+        contact = Contact(name=name)
+        if last_activity_at is not None:
+            contact.last_activity_at = last_activity_at
         await self._add(contact)
         await self._add(
             *(Identity(contact_id=contact.id, kind=kind, value=value) for kind, value in identities)

@@ -177,7 +177,7 @@ class ContactOut(BaseModel):
     lifecycle_stage: str
     identities: list[IdentityOut]
     created_at: datetime
-    last_activity_at: datetime | None
+    last_activity_at: datetime
 
     @classmethod
     def of(cls, row: Contact, identities: Sequence[Identity]) -> ContactOut:
