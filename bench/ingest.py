@@ -231,6 +231,13 @@ async def fresh_postgres_database(server_url: str) -> str:
     conn = await asyncpg.connect(server_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
+        # The figures mean little without knowing whether commits were durable.
+        settings = [
+            f"{setting}={await conn.fetchval(f'SHOW {setting}')}"
+            for setting in ("fsync", "synchronous_commit", "full_page_writes")
+        ]
+        version = await conn.fetchval("SHOW server_version")
+        print(f"PostgreSQL server: {version}, {', '.join(settings)}")
     finally:
         await conn.close()
     return server_url.rsplit("/", 1)[0] + "/" + name

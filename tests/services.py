@@ -96,10 +96,9 @@ class Postgres:
                 "--no-locale",
             ]
         )
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {data} "
-            "-c fsync=off -c synchronous_commit=off -c max_connections=200"
-        )
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {data} -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             [
                 _pg_bin("pg_ctl"),

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import (
     Table,
@@ -123,6 +123,9 @@ class BatchOutcome:
     events: list[Event] = field(default_factory=list)
 
 
+_T = TypeVar("_T")
+
+
 def _bulk(table: Table) -> Any:
     """A many-row INSERT sent as multi-row VALUES statements instead of one per row.
 
@@ -130,6 +133,18 @@ def _bulk(table: Table) -> Any:
     for; asking for the (already known) ids is what buys the batching.
     """
     return insert(table).returning(table.c.id)
+
+
+def _padded(values: Iterable[_T]) -> list[_T]:
+    """Distinct values in a stable order, padded to a power of two by repeating the last one.
+
+    An IN list's length is part of the statement text; padding keeps the number of distinct
+    statements (each prepared and planned per connection) to a handful whatever the batch.
+    """
+    unique = sorted(set(values), key=str)
+    if len(unique) > 1:
+        unique.extend(unique[-1:] * ((1 << (len(unique) - 1).bit_length()) - len(unique)))
+    return unique
 
 
 def _upsert_insert(conn: AsyncConnection, table: Any) -> Any:
@@ -252,7 +267,7 @@ async def _resolve_duplicates(
             _msg.c.contact_id,
         )
         .select_from(_raw.outerjoin(_msg, _msg.c.raw_id == _raw.c.id))
-        .where(tuple_(_raw.c.channel_id, _raw.c.external_id).in_(keys))
+        .where(tuple_(_raw.c.channel_id, _raw.c.external_id).in_(_padded(keys)))
     )
     found = {(r[0], r[1]): r for r in rows}
     for index, key in zip(indexes, keys, strict=True):
@@ -339,7 +354,9 @@ async def _resolve_contacts(
     if lost:
         # A concurrent transaction created these identities first: use its contacts and
         # drop the ones we made for nothing.
-        await conn.execute(delete(_contact).where(_contact.c.id.in_([planned[k][1] for k in lost])))
+        await conn.execute(
+            delete(_contact).where(_contact.c.id.in_(_padded(planned[k][1] for k in lost)))
+        )
         for kind, value, ident_id, contact_id in await _select_identities(conn, lost):
             found[(kind, value)] = (ident_id, contact_id)
     return found, created
@@ -372,7 +389,7 @@ async def _store_messages(
         select(
             _conv.c.id, _conv.c.channel_id, _conv.c.contact_id, _conv.c.status, _conv.c.resolved_at
         ).where(
-            _conv.c.contact_id.in_(sorted({p[1] for p in pairs}, key=str)),
+            _conv.c.contact_id.in_(_padded(p[1] for p in pairs)),
             or_(_conv.c.status != ConversationStatus.RESOLVED.value, _conv.c.resolved_at >= cutoff),
         )
     )
@@ -399,8 +416,8 @@ async def _store_messages(
             )
             .select_from(_msg.join(_conv, _conv.c.id == _msg.c.conversation_id))
             .where(
-                _msg.c.rfc_message_id.in_(sorted({r[1] for r in refs})),
-                _msg.c.channel_id.in_(sorted({r[0] for r in refs}, key=str)),
+                _msg.c.rfc_message_id.in_(_padded(r[1] for r in refs)),
+                _msg.c.channel_id.in_(_padded(r[0] for r in refs)),
             )
         )
         wanted_refs = set(refs)
@@ -491,7 +508,7 @@ async def _store_messages(
         await conn.execute(
             update(_conv)
             .where(
-                _conv.c.id.in_(sorted(reopen, key=str)),
+                _conv.c.id.in_(_padded(reopen)),
                 _conv.c.status == ConversationStatus.RESOLVED.value,
             )
             .values(
@@ -625,8 +642,8 @@ async def _select_identities(
     wanted = set(keys)
     rows = await conn.execute(
         select(_ident.c.kind, _ident.c.value, _ident.c.id, _ident.c.contact_id).where(
-            _ident.c.kind.in_(sorted({k[0] for k in keys})),
-            _ident.c.value.in_(sorted({k[1] for k in keys})),
+            _ident.c.kind.in_(_padded(k[0] for k in keys)),
+            _ident.c.value.in_(_padded(k[1] for k in keys)),
         )
     )
     return [(r[0], r[1], r[2], r[3]) for r in rows if (r[0], r[1]) in wanted]
@@ -681,7 +698,7 @@ async def _adopt_existing(
     pairs = [(s.channel_id, s.contact_id) for s in lost]
     rows = await conn.execute(
         select(_conv.c.id, _conv.c.channel_id, _conv.c.contact_id).where(
-            tuple_(_conv.c.channel_id, _conv.c.contact_id).in_(pairs),
+            tuple_(_conv.c.channel_id, _conv.c.contact_id).in_(_padded(pairs)),
             _conv.c.status != ConversationStatus.RESOLVED.value,
         )
     )
