@@ -7,6 +7,7 @@ used instead. A server that cannot be started is an error, never a skip.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import glob
 import os
@@ -14,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,9 +204,6 @@ def _stop_both(root: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m tests.services start|stop DIR`: the servers for a whole CI run."""
-    import argparse
-    import sys
-
     parser = argparse.ArgumentParser(prog="python -m tests.services", description=main.__doc__)
     parser.add_argument("action", choices=["start", "stop"])
     parser.add_argument("root", type=Path, help="a directory for the servers' data")

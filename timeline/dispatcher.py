@@ -64,7 +64,7 @@ from connectors.types import (
     SendResult,
     ThreadHints,
 )
-from timeline.events import Event, EventBus
+from timeline.events import Event, EventBus, publish_committed
 from timeline.models import (
     Channel,
     Conversation,
@@ -75,7 +75,7 @@ from timeline.models import (
     OutboundJob,
     utcnow,
 )
-from timeline.outbox import OUTCOME_UNKNOWN, RECIPIENT_KIND, delivery_event, publish_events
+from timeline.outbox import OUTCOME_UNKNOWN, RECIPIENT_KIND, delivery_event
 
 logger = logging.getLogger(__name__)
 
@@ -311,7 +311,7 @@ class Dispatcher:
                 outcome = self._recovery_outcome(claim, connector.capabilities, row.worker)
                 events += await _record_failure(session, claim, row.worker, outcome, now, now)
                 settled += 1
-        await publish_events(self._bus, events)
+        await publish_committed(self._bus, events)
         # Jobs left waiting for their channel are not counted: an idle worker stays idle.
         return settled
 
@@ -357,7 +357,7 @@ class Dispatcher:
             )
             outcome = _Failed(f"unexpected error: {type(err).__name__}: {err}", permanent=False)
         events = await self._record(claim, outcome)
-        await publish_events(self._bus, events)
+        await publish_committed(self._bus, events)
 
     async def _attempt(self, claim: _Claim) -> _Outcome:
         connector = self._connectors(ChannelId(str(claim.channel_id)))

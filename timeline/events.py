@@ -62,6 +62,22 @@ class EventBus(Protocol):
     async def close(self) -> None: ...
 
 
+async def publish_committed(bus: EventBus, events: Sequence[Event]) -> None:
+    """Publish events whose transaction has committed; a bus failure is logged, never raised.
+
+    The change is durable by now: failing the caller would invite a retry of something
+    already done. Subscribers that must not miss anything read the database.
+    """
+    if not events:
+        return
+    try:
+        await bus.publish(events)
+    except Exception:
+        logger.exception(
+            "could not publish %s on the bus", ", ".join(event.type for event in events)
+        )
+
+
 class _QueueSubscription:
     def __init__(self, queue: asyncio.Queue[Event]) -> None:
         self.queue = queue

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from connectors.types import ChannelKind, Inbound
 from timeline.crypto import SecretBox, SecretBoxError
 from timeline.db import SessionFactory
-from timeline.events import EventBus
+from timeline.events import EventBus, publish_committed
 from timeline.files import store_blob
 from timeline.identity import IdentityError, normalize_identity
 from timeline.ingest_batch import (
@@ -298,11 +298,7 @@ class Ingestor:
                     raise
                 logger.info("ingestion transaction conflicted (%s); retry %d", err, attempt)
                 await asyncio.sleep(0.01 * attempt)
-        try:
-            await self._bus.publish(outcome.events)
-        except Exception:
-            # The messages are committed; a lost notification only delays live views.
-            logger.exception("publishing %d ingestion events failed", len(outcome.events))
+        await publish_committed(self._bus, outcome.events)
         return outcome.results
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -37,7 +36,7 @@ from connectors.types import (
     DeliveryUpdate,
     IdentityKind,
 )
-from timeline.events import Event, EventBus
+from timeline.events import Event, EventBus, publish_committed
 from timeline.ids import new_id
 from timeline.models import (
     Conversation,
@@ -196,7 +195,7 @@ async def do_queue_outbound(
             private=private,
             now=now,
         )
-    await publish_events(bus, [message_created_event(message)])
+    await publish_committed(bus, [message_created_event(message)])
     return message
 
 
@@ -256,7 +255,7 @@ async def do_retry_message(
             select(Message.conversation_id).where(Message.id == message_id)
         )
     if changed and conversation_id is not None:
-        await publish_events(
+        await publish_committed(
             bus, [delivery_event(message_id, conversation_id, DeliveryState.QUEUED, None)]
         )
     return changed
@@ -312,7 +311,7 @@ async def apply_delivery_update(
         )
         return False
     if bus is not None:
-        await publish_events(
+        await publish_committed(
             bus, [delivery_event(row.id, row.conversation_id, state, error) for row in rows]
         )
     return True
@@ -330,14 +329,3 @@ def delivery_event(
             "error": error,
         },
     )
-
-
-async def publish_events(bus: EventBus, events: Sequence[Event]) -> None:
-    """Publish committed events; a bus failure is logged, never undoes what was recorded."""
-    if not events:
-        return
-    try:
-        await bus.publish(events)
-    except Exception:
-        # The database is the record; subscribers that must not miss anything read it.
-        logger.exception("could not publish %s event(s) on the bus", len(events))

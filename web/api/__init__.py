@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, SQLColumnExpression, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from timeline.events import Event
+from timeline.events import Event, publish_committed
 from web.api.schemas import Keyset
 from web.errors import not_found
 from web.keys import BUS_KEY
@@ -58,12 +58,8 @@ def cut(rows: Sequence[R], limit: int, key: Callable[[R], Keyset]) -> tuple[list
 
 
 async def publish(request: web.Request, *events: Event) -> None:
-    """Publish events after a commit. The change is durable by now, so a bus failure is
-    logged rather than answered as an error (the client must not retry a done change)."""
-    try:
-        await request.app[BUS_KEY].publish(events)
-    except Exception:
-        logger.exception("could not publish %s", ", ".join(event.type for event in events))
+    """Publish events after a commit (a bus failure is logged, not answered as an error)."""
+    await publish_committed(request.app[BUS_KEY], events)
 
 
 async def children_by_parent(

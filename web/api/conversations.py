@@ -11,9 +11,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timeline.models import Attachment, Conversation, Message
-from timeline.outbox import UnknownConversation, message_created_event, queue_outbound
+from timeline.outbox import UnknownConversation, do_queue_outbound
 from web import auth
-from web.api import after, children_by_parent, cut, path_id, publish
+from web.api import after, children_by_parent, cut, path_id
 from web.api.schemas import (
     ConversationOut,
     ConversationQuery,
@@ -24,7 +24,7 @@ from web.api.schemas import (
     Page,
 )
 from web.errors import not_found, validation_failed
-from web.keys import DISPATCHER_KEY, SESSIONS_KEY
+from web.keys import BUS_KEY, DISPATCHER_KEY, SESSIONS_KEY
 from web.openapi import ApiRoutes, parse_body, parse_query, respond
 
 routes = ApiRoutes(tag="conversations")
@@ -135,19 +135,18 @@ async def create_message(request: web.Request) -> web.Response:
     conversation_id = path_id(request)
     body = await parse_body(request, MessageCreate)
     async with request.app[SESSIONS_KEY]() as session:
-        conversation = await visible_conversation(session, request, conversation_id)
-        try:
-            message = await queue_outbound(
-                session,
-                conversation_id=conversation.id,
-                text=body.text,
-                author_id=user.id,
-                private=body.private,
-            )
-        except UnknownConversation as err:  # deleted since we looked
-            raise not_found("no such conversation") from err
-        await session.commit()
-    await publish(request, message_created_event(message))
+        await visible_conversation(session, request, conversation_id)
+    try:
+        message = await do_queue_outbound(
+            request.app[SESSIONS_KEY],
+            request.app[BUS_KEY],
+            conversation_id=conversation_id,
+            text=body.text,
+            author_id=user.id,
+            private=body.private,
+        )
+    except UnknownConversation as err:  # deleted since we looked
+        raise not_found("no such conversation") from err
     if not body.private and (dispatcher := request.app.get(DISPATCHER_KEY)) is not None:
         dispatcher.wake()  # send now rather than at the dispatcher's next idle poll
     return respond(request, MessageOut.of(message))
