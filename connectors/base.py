@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -28,10 +29,25 @@ class CursorStore(Protocol):
     async def save(self, channel_id: ChannelId, key: str, value: str) -> None: ...
 
 
+class Grouping(enum.StrEnum):
+    """How a channel's inbound messages are grouped into conversations."""
+
+    # Email: by Message-ID / In-Reply-To / References (ours included), scoped to the
+    # channel and the contact; a message that cites nothing known starts a conversation.
+    # A subject match alone never merges.
+    THREAD = "thread"
+    # Chat (SMS, Telegram private chats): one open conversation per contact and channel.
+    CONTACT = "contact"
+    # Every message starts its own conversation (web form submissions).
+    MESSAGE = "message"
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a channel can carry; shared code applies these before calling `send`."""
 
+    can_send: bool = True  # False: replies on this channel are refused up front
+    grouping: Grouping = Grouping.CONTACT
     max_text_length: int | None = None  # characters; longer replies are refused with a clear error
     supports_subject: bool = False
     supports_html: bool = False

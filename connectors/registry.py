@@ -1,23 +1,29 @@
 """The connector registry: one literal entry per channel kind.
 
-A new channel is one folder in `connectors/` and one entry here.
+A new channel is one folder in `connectors/` and one entry here. The entry declares
+everything the core needs to know about the kind (what it can carry, how its messages
+group into conversations, which identity a reply goes to), so no channel knowledge
+lives in `timeline/`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
-from connectors.base import Connector
+from connectors.base import Capabilities, Connector, Grouping
 from connectors.config import ChannelConfig
 from connectors.email.config import EmailConfig
 from connectors.sms.config import SmsConfig
 from connectors.telegram.config import TelegramConfig
-from connectors.types import ChannelId, ChannelKind, Inbound, RawPayload
+from connectors.types import ChannelId, ChannelKind, IdentityKind, Inbound, RawPayload
 from connectors.webform.config import WebformConfig
 
 ConnectorFactory = Callable[[ChannelId, ChannelConfig], Connector]
 RawParser = Callable[[ChannelId, RawPayload], Inbound]
+
+MIB = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +32,15 @@ class ConnectorSpec:
 
     kind: ChannelKind
     config: type[ChannelConfig]
+    # What every channel of the kind can carry, checked before a reply is accepted.
+    capabilities: Capabilities = Capabilities()
+    # The contact identity a reply is addressed to; None when the kind cannot reply.
+    recipient_kind: IdentityKind | None = None
+    # The configuration key naming the region to read national phone numbers in.
+    region_key: str | None = None
+    # How long the outbox keeps retrying a reply through transient failures; None: the
+    # installation's default (SWITCHBOARD_OUTBOX_RETRY_HOURS).
+    retry_period: timedelta | None = None
     # None until the kind's connector is built: such channels are stored but not started.
     factory: ConnectorFactory | None = None
     # Re-parses a stored raw payload (for `switchboard reprocess`); None until built.
@@ -33,10 +48,49 @@ class ConnectorSpec:
 
 
 REGISTRY: dict[ChannelKind, ConnectorSpec] = {
-    ChannelKind.EMAIL: ConnectorSpec(ChannelKind.EMAIL, EmailConfig),
-    ChannelKind.SMS: ConnectorSpec(ChannelKind.SMS, SmsConfig),
-    ChannelKind.TELEGRAM: ConnectorSpec(ChannelKind.TELEGRAM, TelegramConfig),
-    ChannelKind.WEBFORM: ConnectorSpec(ChannelKind.WEBFORM, WebformConfig),
+    ChannelKind.EMAIL: ConnectorSpec(
+        ChannelKind.EMAIL,
+        EmailConfig,
+        Capabilities(
+            grouping=Grouping.THREAD,
+            supports_subject=True,
+            supports_html=True,
+            supports_attachments=True,
+            max_attachment_bytes=25 * MIB,
+        ),
+        recipient_kind=IdentityKind.EMAIL,
+        # Mail servers keep retrying for days (Postfix: maximal_queue_lifetime = 5d).
+        retry_period=timedelta(days=5),
+    ),
+    ChannelKind.SMS: ConnectorSpec(
+        ChannelKind.SMS,
+        SmsConfig,
+        # Twilio: a body of at most 1,600 characters; MMS media up to 5 MB in total.
+        Capabilities(
+            max_text_length=1600,
+            supports_attachments=True,
+            max_attachment_bytes=5 * MIB,
+        ),
+        recipient_kind=IdentityKind.PHONE,
+        region_key="default_region",
+    ),
+    ChannelKind.TELEGRAM: ConnectorSpec(
+        ChannelKind.TELEGRAM,
+        TelegramConfig,
+        # Bot API: 4,096 characters of text; files up to 50 MB.
+        Capabilities(
+            max_text_length=4096,
+            supports_attachments=True,
+            max_attachment_bytes=50 * MIB,
+        ),
+        # A private chat's id is the user's id, so the identity value is the chat id.
+        recipient_kind=IdentityKind.TELEGRAM,
+    ),
+    ChannelKind.WEBFORM: ConnectorSpec(
+        ChannelKind.WEBFORM,
+        WebformConfig,
+        Capabilities(can_send=False, grouping=Grouping.MESSAGE),
+    ),
 }
 
 

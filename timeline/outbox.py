@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -67,6 +68,16 @@ RECIPIENT_KIND: dict[str, IdentityKind] = {
 
 class UnknownConversation(LookupError):
     """The conversation to reply in does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundFile:
+    """A file to send with a reply, already in the blob store (timeline/files.py)."""
+
+    filename: str
+    content_type: str
+    sha256: str
+    size: int
 
 
 # --- queueing (inside the caller's transaction) -------------------------------------------

@@ -1,0 +1,26 @@
+"""outbox patience: parked jobs, attempt history, early delivery reports
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-23 15:00:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
