@@ -153,6 +153,9 @@ class SendResult:
 
     provider_message_id: ProviderMessageId | None
     state: DeliveryState = DeliveryState.SENT
+    # The RFC 5322 Message-ID the message went out with (email), so a customer's reply
+    # that cites only our message threads into its conversation.
+    rfc_message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
