@@ -1,28 +1,34 @@
 """The one ingestion pipeline: every inbound message from every channel goes through here.
 
-`Ingestor.ingest(inbound)` checks the message, then hands it to a group-commit loop:
-messages arriving together are stored in one transaction (timeline/ingest_batch.py),
-and each caller gets its own result only after that transaction commits. Events are
-published on the bus after the commit, never before.
+`Ingestor.ingest(inbound)` makes the message storable (timeline/storable.py), then
+hands it to a group-commit loop: messages arriving together are stored in one
+transaction (timeline/ingest_batch.py), and each caller gets its own result only after
+that transaction commits. Events are published on the bus after the commit, never
+before. Content never makes ingestion raise: a message the database still refuses is
+isolated from its batch and kept raw and flagged in a transaction of its own
+(`switchboard reprocess` retries it), so a connector's cursor never sticks behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from connectors.types import ChannelKind, Inbound
+from connectors.base import Grouping
+from connectors.registry import spec_for
+from connectors.types import Inbound
 from timeline.crypto import SecretBox, SecretBoxError
 from timeline.db import SessionFactory
 from timeline.events import EventBus, publish_committed
@@ -33,16 +39,21 @@ from timeline.ingest_batch import (
     Prepared,
     RetryBatch,
     StoredAttachment,
+    flag_refused,
     ingest_batch,
 )
 from timeline.models import Channel, utcnow
+from timeline.storable import bounded_key, clean, storable_inbound
 
 logger = logging.getLogger(__name__)
 
-MAX_EXTERNAL_ID = 500
 MAX_ATTEMPTS = 5
 # PostgreSQL: deadlock_detected, serialization_failure. Retried with the whole batch.
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+# Connection trouble, resources, shutdown: the database cannot take anything right now,
+# which says nothing about the message (the connector keeps it and tries again).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+MAX_ERROR_LENGTH = 2000
 
 __all__ = ["IngestError", "IngestResult", "Ingestor", "check_inbound"]
 
@@ -53,37 +64,39 @@ class IngestError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class _ChannelInfo:
-    kind: ChannelKind
+    grouping: Grouping
     region: str | None
     loaded: float
 
 
 def check_inbound(inbound: Inbound) -> uuid.UUID:
-    """Validate what ingestion cannot store without; returns the channel's UUID."""
+    """Validate what ingestion cannot store without; returns the channel's UUID.
+
+    Only a connector's programming errors fail here: content (text, names, dates, ids
+    of any length) is made storable, never refused.
+    """
     try:
         channel = uuid.UUID(str(inbound.channel_id))
     except ValueError as err:
         raise IngestError(f"channel id {inbound.channel_id!r} is not a UUID") from err
-    if not isinstance(inbound.external_id, str) or not inbound.external_id.strip():
+    if not isinstance(inbound.external_id, str) or not clean(inbound.external_id).strip():
         raise IngestError("external_id is required: it is the message's idempotency key")
-    if len(inbound.external_id) > MAX_EXTERNAL_ID:
-        raise IngestError(f"external_id longer than {MAX_EXTERNAL_ID} characters")
-    if inbound.sent_at.tzinfo is None:
-        raise IngestError("sent_at must be timezone-aware")
+    if not isinstance(inbound.sent_at, datetime) or inbound.sent_at.tzinfo is None:
+        raise IngestError("sent_at must be a timezone-aware datetime")
     if not isinstance(inbound.text, str):
         raise IngestError("text must be a string")
     return channel
 
 
-def _clean_message_id(value: str | None) -> str | None:
+def _message_id(value: str | None) -> str | None:
     if not value:
         return None
     cleaned = value.strip().strip("<>").strip()
-    return cleaned[:500] or None
+    return bounded_key(cleaned) if cleaned else None
 
 
-def _inbound_json(inbound: Inbound) -> dict[str, Any]:
-    """The normalized inbound without attachment bytes, to re-ingest a flagged message."""
+def _inbound_json(inbound: Inbound, attachments: Sequence[StoredAttachment]) -> dict[str, Any]:
+    """The normalized inbound, attachments by digest, to re-ingest a flagged message."""
     sender = inbound.sender
     return {
         "sender": None
@@ -102,8 +115,15 @@ def _inbound_json(inbound: Inbound) -> dict[str, Any]:
         },
         "auto_submitted": inbound.auto_submitted,
         "attachments": [
-            {"filename": a.filename, "content_type": a.content_type, "size": len(a.data)}
-            for a in inbound.attachments
+            {
+                "filename": a.source.filename,
+                "content_type": a.source.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
+                "inline": a.source.inline,
+                "content_id": a.source.content_id,
+            }
+            for a in attachments
         ],
     }
 
@@ -152,28 +172,46 @@ class Ingestor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    @property
+    def data_dir(self) -> Path:
+        """Where attachment blobs are stored."""
+        return self._data_dir
+
     async def ingest(self, inbound: Inbound) -> IngestResult:
-        """Store one inbound message; returns after it is committed (or found stored)."""
+        """Store one inbound message; returns after it is committed (or found stored).
+
+        Never raises for content: a message the database refuses is kept raw and flagged.
+        Raises IngestError for a connector's programming error (no channel, no external
+        id) and database errors while the database is unavailable.
+        """
         prepared = await self.prepare(inbound)
         if not self._tasks:
-            outcome = await self._commit([prepared])
+            outcome = await self._commit_isolated([prepared])
             return outcome[0]
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         await self._queue.put((prepared, future))
         return await future
 
-    async def ingest_many(self, inbounds: Sequence[Inbound]) -> list[IngestResult]:
-        """Store several inbound messages (e.g. an import) in as few transactions as possible."""
-        prepared = [await self.prepare(inbound) for inbound in inbounds]
+    async def ingest_many(
+        self, inbounds: Sequence[Inbound], *, history: bool = False
+    ) -> list[IngestResult]:
+        """Store several inbound messages (e.g. an import) in as few transactions as possible.
+
+        One message's failure never fails another's. With `history`, the messages are
+        imported history: their own dates (never later than now) place them in their
+        conversations and drive last activity, instead of their arrival.
+        """
+        prepared = [await self.prepare(inbound, history=history) for inbound in inbounds]
         results: list[IngestResult] = []
         for start in range(0, len(prepared), self._max_batch):
-            results.extend(await self._commit(prepared[start : start + self._max_batch]))
+            results.extend(await self._commit_isolated(prepared[start : start + self._max_batch]))
         return results
 
-    async def prepare(self, inbound: Inbound) -> Prepared:
+    async def prepare(self, inbound: Inbound, *, history: bool = False) -> Prepared:
         """Check and normalize outside the transaction; attachment bytes go to the blob store."""
         channel_uuid = check_inbound(inbound)
         info = await self._channel(channel_uuid)
+        inbound = storable_inbound(inbound, utcnow())
         identity: tuple[str, str] | None = None
         reason: str | None = None
         if inbound.sender is None:
@@ -185,7 +223,7 @@ class Ingestor:
                 )
                 identity = (str(inbound.sender.kind), value)
             except IdentityError as err:
-                reason = str(err)
+                reason = clean(str(err))[:MAX_ERROR_LENGTH]
         attachments: tuple[StoredAttachment, ...] = ()
         if inbound.attachments:
             stored = []
@@ -196,18 +234,21 @@ class Ingestor:
         hints = inbound.thread
         references: list[str] = []
         for ref in (hints.in_reply_to, *reversed(hints.references)):
-            cleaned = _clean_message_id(ref)
+            cleaned = _message_id(ref)
             if cleaned and cleaned not in references:
                 references.append(cleaned)
         return Prepared(
             inbound=inbound,
             channel_uuid=channel_uuid,
+            external_id=bounded_key(inbound.external_id),
             identity=identity,
             flag_reason=reason,
-            inbound_json=_inbound_json(inbound) if identity is None else None,
+            inbound_json=None if identity else _inbound_json(inbound, attachments),
+            grouping=info.grouping,
             attachments=attachments,
             references=tuple(references),
-            rfc_message_id=_clean_message_id(hints.message_id),
+            rfc_message_id=_message_id(hints.message_id),
+            history=history,
         )
 
     async def _channel(self, channel_id: uuid.UUID) -> _ChannelInfo:
@@ -215,8 +256,7 @@ class Ingestor:
         # Refreshed every minute so a changed default region applies without a restart.
         if cached is not None and time.monotonic() - cached.loaded < 60:
             return cached
-        # One lookup at a time: a burst of arrivals must not each read the channel (on
-        # SQLite every transaction takes the write lock, so they would queue with batches).
+        # One lookup at a time: a burst of arrivals must not each read the channel.
         async with self._channel_lock:
             cached = self._channels.get(channel_id)
             if cached is not None and time.monotonic() - cached.loaded < 60:
@@ -232,16 +272,20 @@ class Ingestor:
             ).one_or_none()
         if row is None:
             raise IngestError(f"unknown channel {channel_id}")
-        kind = ChannelKind(row.kind)
+        spec = spec_for(row.kind)
         region = None
-        if kind is ChannelKind.SMS and self._secret_box is not None:
+        if spec.region_key is not None and self._secret_box is not None:
             try:
-                region = self._secret_box.decrypt(row.config_encrypted).get("default_region")
+                region = self._secret_box.decrypt(row.config_encrypted).get(spec.region_key)
             except SecretBoxError:
                 logger.error(
                     "cannot read channel %s configuration; phone region unknown", channel_id
                 )
-        info = _ChannelInfo(kind, region if isinstance(region, str) else None, time.monotonic())
+        info = _ChannelInfo(
+            spec.capabilities.grouping,
+            region if isinstance(region, str) else None,
+            time.monotonic(),
+        )
         self._channels[channel_id] = info
         return info
 
@@ -259,23 +303,57 @@ class Ingestor:
 
     async def _run_batch(self, batch: list[tuple[Prepared, asyncio.Future[IngestResult]]]) -> None:
         try:
-            results = await self._commit([item for item, _ in batch])
+            results = await self._commit_isolated([item for item, _ in batch])
         except Exception as err:
-            if len(batch) == 1:
-                logger.exception("ingestion failed for %s", batch[0][0].inbound.external_id)
-                if not batch[0][1].done():
-                    batch[0][1].set_exception(err)
-                return
-            # One bad message must not fail the others: retry them one by one.
-            logger.warning(
-                "batch of %d failed (%s); retrying its messages one by one", len(batch), err
-            )
-            for pair in batch:
-                await self._run_batch([pair])
+            # The database is unavailable: every caller keeps its message and retries.
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(err)
             return
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+    async def _commit_isolated(self, items: list[Prepared]) -> list[IngestResult]:
+        """Commit `items`; a message the database refuses is flagged, never failing others.
+
+        A failed batch is split in halves until the refused messages stand alone, so a
+        poison message among 200 costs about 2·log2(200) extra transactions, not 200.
+        Raises only while the database is unavailable.
+        """
+        try:
+            return await self._commit(items)
+        except Exception as err:
+            if _unavailable(err):
+                raise
+            if len(items) > 1:
+                logger.warning(
+                    "batch of %d failed (%s); isolating the message at fault", len(items), err
+                )
+                middle = len(items) // 2
+                return [
+                    *await self._commit_isolated(items[:middle]),
+                    *await self._commit_isolated(items[middle:]),
+                ]
+            logger.exception(
+                "channel %s message %s refused by the database; kept and flagged",
+                items[0].channel_uuid,
+                items[0].external_id,
+            )
+            return [await self._flag(items[0], err)]
+
+    async def _flag(self, item: Prepared, err: Exception) -> IngestResult:
+        reason = clean(f"the database refused the message: {_reason(err)}")[:MAX_ERROR_LENGTH]
+        if item.inbound_json is None:
+            item = dataclasses.replace(
+                item, inbound_json=_inbound_json(item.inbound, item.attachments)
+            )
+        async with self._sessions() as session, session.begin():
+            raw_id = await flag_refused(await session.connection(), item, reason, utcnow())
+        if raw_id is None:
+            # A concurrent delivery stored it after all: answer what it stored.
+            return (await self._commit([item]))[0]
+        return IngestResult("flagged", raw_id=raw_id, error=reason)
 
     async def _commit(self, items: list[Prepared]) -> list[IngestResult]:
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -287,8 +365,8 @@ class Ingestor:
                     )
                 break
             except (IntegrityError, DBAPIError, RetryBatch) as err:
-                # Races other processes won (a reopened slot, a deadlock) resolve on retry:
-                # the next attempt reads what they committed.
+                # Races other processes won (a reopened thread, a deadlock) resolve on
+                # retry: the next attempt reads what they committed.
                 retryable = (
                     not isinstance(err, DBAPIError)
                     or isinstance(err, IntegrityError)
@@ -308,3 +386,21 @@ def _sqlstate(err: DBAPIError) -> str | None:
         getattr(orig, "__cause__", None), "sqlstate", None
     )
     return code if isinstance(code, str) else None
+
+
+def _unavailable(err: Exception) -> bool:
+    """True when the database could not take anything, whatever the message."""
+    if isinstance(err, OSError | TimeoutError | OperationalError | InterfaceError):
+        return True
+    if isinstance(err, DBAPIError):
+        if err.connection_invalidated:
+            return True
+        state = _sqlstate(err)
+        return state is not None and state.startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
+    return False
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, DBAPIError) and err.orig is not None:
+        return f"{type(err.orig).__name__}: {err.orig}"
+    return f"{type(err).__name__}: {err}"

@@ -1,10 +1,13 @@
 """One ingestion transaction for a batch of inbound messages, in a few set-based statements.
 
-Every step is settled by a unique index rather than by locks in memory, so several
-processes may ingest at once: the raw payload's (channel, external id) claims the
-message, identities' (kind, value) settles the contact, and the one-unresolved-
-conversation-per-contact-and-channel index settles the conversation. Rows are written
-in key order so concurrent batches on PostgreSQL take locks in the same order.
+Every step is settled by a unique index or a row lock rather than by locks in memory, so
+several processes may ingest at once: the raw payload's (channel, external id) claims the
+message, identities' (kind, value) settles the contact, the open-thread index (one
+unresolved conversation per thread of a contact on a channel) settles a new
+conversation, and existing conversations are locked, re-read and woken in the statement
+that appends to them. Which conversation a message joins is decided by
+timeline/routing.py; this module carries the decisions out. Rows are written in key
+order so concurrent batches on PostgreSQL take locks in the same order.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connectors.base import Grouping
 from connectors.types import Inbound, InboundAttachment
 from timeline.events import Event
 from timeline.ids import new_id
 from timeline.models import (
+    OPEN_THREAD_WHERE,
     Attachment,
     Contact,
     Conversation,
@@ -49,6 +54,8 @@ from timeline.models import (
     TimelineEvent,
     UTCDateTime,
 )
+from timeline.routing import Arrival, Candidate, Router
+from timeline.storable import CONTENT_TYPE_LENGTH, cut
 
 IngestStatus = Literal["created", "duplicate", "flagged"]
 
@@ -90,29 +97,48 @@ class StoredAttachment:
 class Prepared:
     """An inbound message checked and normalized, ready for the transaction."""
 
-    inbound: Inbound
+    inbound: Inbound  # with every value storable (timeline/storable.py)
     channel_uuid: uuid.UUID
+    external_id: str  # the idempotency key, fitted to its column
     identity: tuple[str, str] | None  # (kind, normalized value); None → flagged
     flag_reason: str | None
     inbound_json: dict[str, Any] | None
+    grouping: Grouping = Grouping.CONTACT
     attachments: tuple[StoredAttachment, ...] = ()
     references: tuple[str, ...] = ()  # normalized thread references, most relevant first
     rfc_message_id: str | None = None
+    history: bool = False  # imported history: its own dates count (see _effective_at)
 
 
 @dataclass(slots=True, eq=False)  # identity semantics: one state per conversation
 class _ConvState:
+    """What a batch adds to one conversation."""
+
     id: uuid.UUID
     is_new: bool
     subject: str | None = None
-    thread_key: str | None = None
-    channel_id: uuid.UUID | None = None
-    contact_id: uuid.UUID | None = None
-    reopened: bool = False
-    announced: bool = False  # its opening was recorded in the timeline
+    woken_from: str | None = None  # the status an inbound message moved it from
+    announced: bool = False  # its opening or reopening was recorded in the timeline
     count: int = 0
+    seq_base: int = 0  # its last message's seq before this batch
     first_at: datetime | None = None
     last_at: datetime | None = None
+
+    def add(self, at: datetime, subject: str | None = None) -> None:
+        """Count one more message of the batch, at `at`."""
+        self.count += 1
+        self.first_at = at if self.first_at is None else min(self.first_at, at)
+        self.last_at = at if self.last_at is None else max(self.last_at, at)
+        if self.subject is None:
+            self.subject = subject
+
+    def merge(self, other: _ConvState) -> None:
+        """Fold another state's messages into this one (an adopted conversation)."""
+        self.count += other.count
+        for at in (other.first_at, other.last_at):
+            if at is not None:
+                self.first_at = at if self.first_at is None else min(self.first_at, at)
+                self.last_at = at if self.last_at is None else max(self.last_at, at)
 
 
 @dataclass(slots=True)
@@ -167,7 +193,7 @@ async def ingest_batch(
     key: tuple[uuid.UUID, str]
     repeats: list[tuple[int, int]] = []
     for index, item in enumerate(items):
-        key = (item.channel_uuid, item.inbound.external_id)
+        key = (item.channel_uuid, item.external_id)
         if key in first_of:
             repeats.append((index, first_of[key]))
         else:
@@ -176,22 +202,8 @@ async def ingest_batch(
     raw_rows = []
     for key in sorted(first_of, key=lambda k: (str(k[0]), k[1])):
         item = items[first_of[key]]
-        raw = item.inbound.raw
-        raw_rows.append(
-            {
-                "id": raw_ids[key],
-                "channel_id": key[0],
-                "external_id": key[1],
-                "content_type": raw.content_type if raw else "application/x-switchboard-none",
-                "body": raw.data if raw else None,
-                "inbound": item.inbound_json,
-                "parse_status": (
-                    ParseStatus.OK.value if item.identity else ParseStatus.NO_IDENTITY.value
-                ),
-                "error": item.flag_reason,
-                "received_at": now,
-            }
-        )
+        status = ParseStatus.OK if item.identity else ParseStatus.NO_IDENTITY
+        raw_rows.append(_raw_row(item, raw_ids[key], now, status, item.flag_reason))
     stmt = (
         _upsert_insert(conn, _raw)
         .on_conflict_do_nothing(index_elements=["channel_id", "external_id"])
@@ -254,7 +266,7 @@ async def _resolve_duplicates(
     indexes: list[int],
     results: list[IngestResult | None],
 ) -> None:
-    keys = [(items[i].channel_uuid, items[i].inbound.external_id) for i in indexes]
+    keys = [(items[i].channel_uuid, items[i].external_id) for i in indexes]
     rows = await conn.execute(
         select(
             _raw.c.channel_id,
@@ -377,161 +389,62 @@ async def _store_messages(
     contact_of = {i: identities[ident_of[i]][1] for i in fresh}
     cutoff = now - reopen_window
 
-    # 2. Candidate conversations: unresolved or recently resolved ones of these contacts on
-    #    these channels, and (email) the conversations holding the referenced Message-IDs.
-    pairs = sorted({(items[i].channel_uuid, contact_of[i]) for i in fresh}, key=str)
-    slots: dict[tuple[uuid.UUID, uuid.UUID], _ConvState] = {}
-    recent: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, datetime]] = {}
-    # Plain IN lists (which the indexes serve) rather than row-value IN, which PostgreSQL
-    # plans poorly for hundreds of pairs; the exact pairs are picked out here.
-    wanted_pairs = set(pairs)
-    rows = await conn.execute(
-        select(
-            _conv.c.id, _conv.c.channel_id, _conv.c.contact_id, _conv.c.status, _conv.c.resolved_at
-        ).where(
-            _conv.c.contact_id.in_(_padded(p[1] for p in pairs)),
-            or_(_conv.c.status != ConversationStatus.RESOLVED.value, _conv.c.resolved_at >= cutoff),
-        )
-    )
-    for conv_id, channel_id, contact_id, status, resolved_at in rows:
-        pair = (channel_id, contact_id)
-        if pair not in wanted_pairs:
-            continue
-        if status != ConversationStatus.RESOLVED.value:
-            slots[pair] = _ConvState(conv_id, is_new=False)
-        elif resolved_at is not None and (pair not in recent or recent[pair][1] < resolved_at):
-            recent[pair] = (conv_id, resolved_at)
-
-    threaded: dict[tuple[uuid.UUID, str], _ThreadHit] = {}
-    refs = sorted({(items[i].channel_uuid, r) for i in fresh for r in items[i].references}, key=str)
-    if refs:
-        thread_rows = await conn.execute(
-            select(
-                _msg.c.channel_id,
-                _msg.c.rfc_message_id,
-                _conv.c.id,
-                _conv.c.contact_id,
-                _conv.c.status,
-                _conv.c.resolved_at,
-            )
-            .select_from(_msg.join(_conv, _conv.c.id == _msg.c.conversation_id))
-            .where(
-                _msg.c.rfc_message_id.in_(_padded(r[1] for r in refs)),
-                _msg.c.channel_id.in_(_padded(r[0] for r in refs)),
-            )
-        )
-        wanted_refs = set(refs)
-        for row in thread_rows:
-            if (row[0], row[1]) in wanted_refs:
-                threaded[(row[0], row[1])] = (row[2], row[3], row[4], row[5])
-
-    # 3. Choose each message's conversation, in arrival order, so a later message of the
-    #    batch sees the conversation an earlier one opened.
-    convs: dict[uuid.UUID, _ConvState] = {s.id: s for s in slots.values()}
-    reopen: list[uuid.UUID] = []
-    chosen: dict[int, _ConvState] = {}
-    ordered = sorted(fresh, key=lambda i: (items[i].inbound.sent_at, i))
+    # 2. Candidate conversations (open, pending, snoozed, or resolved within the window)
+    #    of these contacts on these channels, and the conversations holding the cited
+    #    Message-IDs; then route every message in order (timeline/routing.py).
+    candidates, cited = await _candidates(conn, items, fresh, contact_of, cutoff)
+    router = Router(candidates, cited, cutoff, new_id)
+    chosen: dict[int, Candidate] = {}
+    ordered = sorted(fresh, key=lambda i: (_effective_at(items[i], now), i))
     for i in ordered:
         item = items[i]
-        pair = (item.channel_uuid, contact_of[i])
-        state = _thread_match(item, pair, threaded, slots, convs, cutoff)
-        if state is None and pair in slots:
-            state = slots[pair]
-        if state is None and pair in recent:
-            state = convs.setdefault(recent[pair][0], _ConvState(recent[pair][0], is_new=False))
-            state.reopened = True
+        chosen[i] = router.route(
+            Arrival(
+                item.channel_uuid,
+                contact_of[i],
+                item.grouping,
+                item.references,
+                item.rfc_message_id,
+            )
+        )
+
+    # 3. Open the new conversations; a concurrent transaction may have opened the same
+    #    thread first, and then its conversation is used.
+    states: dict[uuid.UUID, _ConvState] = {}
+    for i in ordered:
+        conv = chosen[i]
+        state = states.get(conv.id)
         if state is None:
-            state = _ConvState(
-                new_id(),
-                is_new=True,
-                subject=item.inbound.thread.subject,
-                thread_key=_thread_key(item),
-                channel_id=pair[0],
-                contact_id=pair[1],
-            )
-            convs[state.id] = state
-        if state.reopened and state.id not in reopen:
-            reopen.append(state.id)
-        slots[pair] = state
-        sent_at = item.inbound.sent_at
-        state.count += 1
-        state.first_at = sent_at if state.first_at is None else min(state.first_at, sent_at)
-        state.last_at = sent_at if state.last_at is None else max(state.last_at, sent_at)
-        chosen[i] = state
-        if item.rfc_message_id:
-            threaded[(item.channel_uuid, item.rfc_message_id)] = (
-                state.id,
-                pair[1],
-                ConversationStatus.OPEN.value,
-                None,
-            )
-
-    # 4. Open new conversations; a concurrent transaction may have opened the slot first.
-    new_convs = sorted((s for s in convs.values() if s.is_new), key=lambda s: str(s.id))
+            state = states[conv.id] = _ConvState(conv.id, is_new=conv.id in router.opened)
+        state.add(_effective_at(items[i], now), items[i].inbound.thread.subject)
+    new_convs = sorted((states[c] for c in router.opened if c in states), key=lambda s: str(s.id))
     if new_convs:
-        stmt = (
-            _upsert_insert(conn, _conv)
-            .on_conflict_do_nothing(
-                index_elements=["channel_id", "contact_id"],
-                index_where=text("status <> 'resolved'"),  # the partial index, verbatim
-            )
-            .returning(_conv.c.id)
+        lost = await _open_conversations(
+            conn, [router.opened[s.id] for s in new_convs], states, now
         )
-        opened = {
-            r[0]
-            for r in await conn.execute(
-                stmt,
-                [
-                    {
-                        "id": s.id,
-                        "contact_id": s.contact_id,
-                        "channel_id": s.channel_id,
-                        "status": ConversationStatus.OPEN.value,
-                        "subject": s.subject,
-                        "thread_key": s.thread_key,
-                        "created_at": now,
-                        "last_activity_at": s.last_at,
-                        "first_inbound_at": s.first_at,
-                        "waiting_since": s.first_at,
-                        "last_inbound_at": s.last_at,
-                        "message_count": s.count,
-                        "reopen_count": 0,
-                    }
-                    for s in new_convs
-                ],
-            )
-        }
-        lost = [s for s in new_convs if s.id not in opened]
         if lost:
-            await _adopt_existing(conn, lost, chosen)
-    if reopen:
-        await conn.execute(
-            update(_conv)
-            .where(
-                _conv.c.id.in_(_padded(reopen)),
-                _conv.c.status == ConversationStatus.RESOLVED.value,
-            )
-            .values(
-                status=ConversationStatus.OPEN.value,
-                resolved_at=None,
-                reopen_count=_conv.c.reopen_count + 1,
-            )
-        )
-    # Adopted conversations are no longer new, so this one statement touches them too.
-    existing = sorted((s for s in set(chosen.values()) if not s.is_new), key=lambda s: str(s.id))
-    if existing:
-        await conn.execute(_TOUCH_CONVERSATION, [_touch_params(state) for state in existing])
+            await _adopt_existing(conn, lost, chosen, states)
 
-    # 5. Messages, attachments and timeline events.
+    # 4. Lock the existing conversations, read their state as it is now, and wake them
+    #    (pending, snoozed or resolved → open) in the statement that appends to them. The
+    #    row lock is held to commit, so a concurrent resolve either commits first (and
+    #    this message reopens it) or waits and sees the message.
+    existing = sorted((s for s in states.values() if not s.is_new), key=lambda s: str(s.id))
+    if existing:
+        await _touch_existing(conn, existing, now)
+
+    # 5. Messages (numbered in their conversation), attachments and timeline events.
+    seq: dict[uuid.UUID, int] = {s.id: s.seq_base for s in states.values()}
     message_rows, attachment_rows, event_rows = [], [], []
-    for i in sorted(
-        fresh, key=lambda i: (str(items[i].channel_uuid), items[i].inbound.external_id)
-    ):
-        item, state = items[i], chosen[i]
+    for i in ordered:
+        item = items[i]
+        state = states[chosen[i].id]
         inbound = item.inbound
         ident_id, contact_id = identities[ident_of[i]]
-        raw_id = raw_ids[(item.channel_uuid, inbound.external_id)]
+        raw_id = raw_ids[(item.channel_uuid, item.external_id)]
         message_id = new_id()
+        at = _effective_at(item, now)
+        seq[state.id] += 1
         message_rows.append(
             {
                 "id": message_id,
@@ -541,7 +454,7 @@ async def _store_messages(
                 "direction": Direction.IN.value,
                 "kind": MessageKind.MESSAGE.value,
                 "private": False,
-                "external_id": inbound.external_id,
+                "external_id": item.external_id,
                 "rfc_message_id": item.rfc_message_id,
                 "sender_identity_id": ident_id,
                 "author_id": None,
@@ -552,6 +465,8 @@ async def _store_messages(
                 "auto_submitted": inbound.auto_submitted,
                 "sent_at": inbound.sent_at,
                 "created_at": now,
+                "arrived_at": now,
+                "seq": seq[state.id],
                 "raw_id": raw_id,
                 "delivery_state": None,
                 "delivery_rank": 0,
@@ -567,8 +482,8 @@ async def _store_messages(
                     "message_id": message_id,
                     "sha256": stored.sha256,
                     "size": stored.size,
-                    "content_type": stored.source.content_type[:255],
-                    "filename": (stored.source.filename or None) and stored.source.filename[:255],
+                    "content_type": stored.source.content_type,
+                    "filename": stored.source.filename,
                     "inline": stored.source.inline,
                     "content_id": stored.source.content_id,
                     "created_at": now,
@@ -585,23 +500,25 @@ async def _store_messages(
             event_rows.append(_event_row(contact_id, None, None, "contact.created", now, {}))
             events.append(Event("contact.created", {"contact_id": str(contact_id)}))
         conv_ids = {k: v for k, v in ids.items() if k != "message_id"}
-        if not state.announced and (state.is_new or state.reopened):
+        if not state.announced and (state.is_new or state.woken_from is not None):
             state.announced = True
-            kind = "conversation.opened" if state.is_new else "conversation.reopened"
-            event_rows.append(
-                _event_row(
-                    contact_id, state.id, None, kind, now, {"channel_id": str(item.channel_uuid)}
-                )
+            data: dict[str, Any] = {"channel_id": str(item.channel_uuid)}
+            if state.is_new:
+                kind, bus_kind = "conversation.opened", "conversation.created"
+            else:
+                kind = bus_kind = "conversation.reopened"
+                data["from"] = state.woken_from
+            event_rows.append(_event_row(contact_id, state.id, None, kind, at, data))
+            events.append(
+                Event(bus_kind, {**conv_ids, **{k: data[k] for k in ("from",) if k in data}})
             )
-            bus_kind = "conversation.created" if state.is_new else "conversation.reopened"
-            events.append(Event(bus_kind, conv_ids))
         event_rows.append(
             _event_row(
                 contact_id,
                 state.id,
                 message_id,
                 "message.received",
-                inbound.sent_at,
+                at,
                 {"channel_id": str(item.channel_uuid)},
             )
         )
@@ -613,16 +530,17 @@ async def _store_messages(
             conversation_id=state.id,
             contact_id=contact_id,
         )
+    message_rows.sort(key=lambda row: (str(row["channel_id"]), row["external_id"]))
     await conn.execute(_bulk(_msg), message_rows)
     if attachment_rows:
         await conn.execute(_bulk(_attach), attachment_rows)
     await conn.execute(_bulk(_event), event_rows)
 
-    # 6. Contacts' last activity, for "most recent customers" lists.
+    # 6. Contacts' last activity, for "most recent customers" lists; never backwards.
     latest: dict[uuid.UUID, datetime] = {}
     for i in fresh:
-        contact_id, sent_at = contact_of[i], items[i].inbound.sent_at
-        latest[contact_id] = max(latest.get(contact_id, sent_at), sent_at)
+        contact_id, at = contact_of[i], _effective_at(items[i], now)
+        latest[contact_id] = max(latest.get(contact_id, at), at)
     await conn.execute(
         _TOUCH_CONTACT,
         [
@@ -632,7 +550,234 @@ async def _store_messages(
     )
 
 
-_ThreadHit = tuple[uuid.UUID, uuid.UUID, str, datetime | None]
+def _raw_row(
+    item: Prepared, raw_id: uuid.UUID, now: datetime, status: ParseStatus, error: str | None
+) -> dict[str, Any]:
+    raw = item.inbound.raw
+    return {
+        "id": raw_id,
+        "channel_id": item.channel_uuid,
+        "external_id": item.external_id,
+        "content_type": cut(raw.content_type, CONTENT_TYPE_LENGTH)
+        if raw
+        else "application/x-switchboard-none",
+        "body": raw.data if raw else None,
+        "inbound": item.inbound_json if status is not ParseStatus.OK else None,
+        "parse_status": status.value,
+        "error": error,
+        "received_at": now,
+    }
+
+
+async def flag_refused(
+    conn: AsyncConnection, item: Prepared, reason: str, now: datetime
+) -> uuid.UUID | None:
+    """Keep a message the database refused as a flagged raw payload (its own transaction).
+
+    Returns the raw row's id, or None when the message is stored after all (a concurrent
+    delivery of it succeeded), in which case the caller reads it as a duplicate.
+    """
+    row = _raw_row(item, new_id(), now, ParseStatus.FAILED, reason)
+    stmt = _upsert_insert(conn, _raw).values(row)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["channel_id", "external_id"],
+        set_={
+            "parse_status": stmt.excluded.parse_status,
+            "error": stmt.excluded.error,
+            "inbound": stmt.excluded.inbound,
+        },
+        where=_raw.c.parse_status != ParseStatus.OK.value,
+    ).returning(_raw.c.id)
+    return cast(uuid.UUID | None, (await conn.execute(stmt)).scalar())
+
+
+def _effective_at(item: Prepared, now: datetime) -> datetime:
+    """When a message counts as having happened: its arrival, unless it is imported history.
+
+    The sender's clock orders nothing live: an email dated 2099 would otherwise pin its
+    conversation to the top of every list. Imported history keeps its own dates, and a
+    date in the future still counts as now.
+    """
+    if item.history:
+        return min(item.inbound.sent_at, now)
+    return now
+
+
+async def _candidates(
+    conn: AsyncConnection,
+    items: Sequence[Prepared],
+    fresh: list[int],
+    contact_of: dict[int, uuid.UUID],
+    cutoff: datetime,
+) -> tuple[list[Candidate], dict[tuple[uuid.UUID, str], uuid.UUID]]:
+    """Conversations routing may choose from, and which conversation holds each cited id."""
+    pairs = {(items[i].channel_uuid, contact_of[i]) for i in fresh}
+    routed = [i for i in fresh if items[i].grouping is not Grouping.MESSAGE]
+    found: dict[uuid.UUID, Candidate] = {}
+    if routed:
+        # Plain IN lists (which the indexes serve) rather than row-value IN, which
+        # PostgreSQL plans poorly for hundreds of pairs; the exact pairs are picked here.
+        rows = await conn.execute(
+            select(*_CANDIDATE_COLUMNS).where(
+                _conv.c.contact_id.in_(_padded(contact_of[i] for i in routed)),
+                or_(
+                    _conv.c.status != ConversationStatus.RESOLVED.value,
+                    _conv.c.resolved_at >= cutoff,
+                ),
+            )
+        )
+        for row in rows:
+            if (row.channel_id, row.contact_id) in pairs:
+                found[row.id] = _candidate(row)
+    cited: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
+    refs = {(items[i].channel_uuid, r) for i in fresh for r in items[i].references}
+    if refs:
+        rows = await conn.execute(
+            select(_msg.c.channel_id, _msg.c.rfc_message_id, *_CANDIDATE_COLUMNS)
+            .select_from(_msg.join(_conv, _conv.c.id == _msg.c.conversation_id))
+            .where(
+                _msg.c.rfc_message_id.in_(_padded(r[1] for r in refs)),
+                _msg.c.channel_id.in_(_padded(r[0] for r in refs)),
+            )
+        )
+        for row in rows:
+            if (row[0], row[1]) in refs:
+                cited[(row[0], row[1])] = row.id
+                found.setdefault(row.id, _candidate(row))
+    return list(found.values()), cited
+
+
+_CANDIDATE_COLUMNS = (
+    _conv.c.id,
+    _conv.c.channel_id,
+    _conv.c.contact_id,
+    _conv.c.status,
+    _conv.c.thread_key,
+    _conv.c.resolved_at,
+)
+
+
+def _candidate(row: Any) -> Candidate:
+    return Candidate(
+        row.id, row.channel_id, row.contact_id, row.status, row.thread_key, row.resolved_at
+    )
+
+
+async def _open_conversations(
+    conn: AsyncConnection,
+    opened: list[Candidate],
+    states: dict[uuid.UUID, _ConvState],
+    now: datetime,
+) -> list[Candidate]:
+    """Insert new conversations; returns those whose thread another transaction opened."""
+    stmt = (
+        _upsert_insert(conn, _conv)
+        .on_conflict_do_nothing(
+            index_elements=["channel_id", "contact_id", "thread_key"],
+            index_where=text(OPEN_THREAD_WHERE),  # the partial index, verbatim
+        )
+        .returning(_conv.c.id)
+    )
+    rows = []
+    for conv in opened:
+        state = states[conv.id]
+        rows.append(
+            {
+                "id": conv.id,
+                "contact_id": conv.contact_id,
+                "channel_id": conv.channel_id,
+                "status": ConversationStatus.OPEN.value,
+                "subject": state.subject,
+                "thread_key": conv.thread_key,
+                "created_at": now,
+                "last_activity_at": state.last_at,
+                "first_inbound_at": state.first_at,
+                "waiting_since": state.first_at,
+                "last_inbound_at": state.last_at,
+                "message_count": state.count,
+                "last_seq": state.count,
+                "reopen_count": 0,
+            }
+        )
+    won = {r[0] for r in await conn.execute(stmt, rows)}
+    return [conv for conv in opened if conv.id not in won]
+
+
+async def _adopt_existing(
+    conn: AsyncConnection,
+    lost: list[Candidate],
+    chosen: dict[int, Candidate],
+    states: dict[uuid.UUID, _ConvState],
+) -> None:
+    """Another transaction opened these threads first: move our messages to its conversations."""
+    rows = await conn.execute(
+        select(*_CANDIDATE_COLUMNS).where(
+            _conv.c.contact_id.in_(_padded(c.contact_id for c in lost)),
+            _conv.c.status != ConversationStatus.RESOLVED.value,
+            _conv.c.thread_key.is_not(None),
+        )
+    )
+    winner = {(r.channel_id, r.contact_id, r.thread_key): _candidate(r) for r in rows}
+    replacements: dict[uuid.UUID, Candidate] = {}
+    for conv in lost:
+        found = winner.get((conv.channel_id, conv.contact_id, conv.thread_key))
+        if found is None:
+            # The winner was resolved before we could read it: start the batch again.
+            raise RetryBatch("conversation thread taken by a conversation no longer open")
+        replacements[conv.id] = found
+        mine = states.pop(conv.id)
+        state = states.get(found.id)
+        if state is None:
+            states[found.id] = dataclasses.replace(mine, id=found.id, is_new=False)
+        else:
+            state.merge(mine)
+    for index, current in chosen.items():
+        chosen[index] = replacements.get(current.id, current)
+
+
+async def _touch_existing(conn: AsyncConnection, existing: list[_ConvState], now: datetime) -> None:
+    """Lock, re-read and update the existing conversations a batch appends to."""
+    locked = (
+        await conn.execute(
+            select(
+                _conv.c.id,
+                _conv.c.status,
+                _conv.c.resolved_at,
+                _conv.c.snoozed_until,
+                _conv.c.reopen_count,
+                _conv.c.last_seq,
+            )
+            .where(_conv.c.id.in_(_padded(s.id for s in existing)))
+            .order_by(_conv.c.id)
+            .with_for_update()
+        )
+    ).all()
+    current = {row.id: row for row in locked}
+    params = []
+    for state in existing:
+        row = current.get(state.id)
+        if row is None:
+            # Deleted since it was chosen: route the batch again.
+            raise RetryBatch(f"conversation {state.id} disappeared")
+        state.seq_base = row.last_seq
+        woken = row.status != ConversationStatus.OPEN.value
+        if woken:
+            state.woken_from = row.status
+        from_resolved = row.status == ConversationStatus.RESOLVED.value
+        params.append(
+            {
+                "b_id": state.id,
+                "b_status": ConversationStatus.OPEN.value,
+                "b_resolved_at": None if woken else row.resolved_at,
+                "b_snoozed_until": None if woken else row.snoozed_until,
+                "b_reopen_count": row.reopen_count + (1 if from_resolved else 0),
+                "b_seq": row.last_seq + state.count,
+                "b_count": state.count,
+                "b_last": state.last_at,
+                "b_first": state.first_at,
+            }
+        )
+    await conn.execute(_TOUCH_CONVERSATION, params)
 
 
 async def _select_identities(
@@ -654,68 +799,6 @@ def _identity(item: Prepared) -> tuple[str, str]:
     return item.identity
 
 
-def _thread_match(
-    item: Prepared,
-    pair: tuple[uuid.UUID, uuid.UUID],
-    threaded: dict[tuple[uuid.UUID, str], _ThreadHit],
-    slots: dict[tuple[uuid.UUID, uuid.UUID], _ConvState],
-    convs: dict[uuid.UUID, _ConvState],
-    cutoff: datetime,
-) -> _ConvState | None:
-    """The conversation an email reply belongs to: same channel and the same contact only."""
-    for ref in item.references:
-        hit = threaded.get((item.channel_uuid, ref))
-        # Never attach a message to another person's thread, whatever it cites.
-        if hit is None or hit[1] != pair[1]:
-            continue
-        conv_id, _contact_id, status, resolved_at = hit
-        if conv_id in convs:
-            return convs[conv_id]
-        if status != ConversationStatus.RESOLVED.value:
-            return convs.setdefault(conv_id, _ConvState(conv_id, is_new=False))
-        open_slot = slots.get(pair)
-        if resolved_at is not None and resolved_at >= cutoff and open_slot is None:
-            state = convs.setdefault(conv_id, _ConvState(conv_id, is_new=False))
-            state.reopened = True
-            return state
-        return None
-    return None
-
-
-def _thread_key(item: Prepared) -> str | None:
-    hints = item.inbound.thread
-    if item.references:
-        return item.references[-1][:500]
-    if item.rfc_message_id:
-        return item.rfc_message_id[:500]
-    return hints.chat_id[:500] if hints.chat_id else None
-
-
-async def _adopt_existing(
-    conn: AsyncConnection, lost: list[_ConvState], chosen: dict[int, _ConvState]
-) -> None:
-    """Another transaction opened these slots first: move our messages to its conversations."""
-    pairs = [(s.channel_id, s.contact_id) for s in lost]
-    rows = await conn.execute(
-        select(_conv.c.id, _conv.c.channel_id, _conv.c.contact_id).where(
-            tuple_(_conv.c.channel_id, _conv.c.contact_id).in_(_padded(pairs)),
-            _conv.c.status != ConversationStatus.RESOLVED.value,
-        )
-    )
-    winner = {(r[1], r[2]): r[0] for r in rows}
-    replacements: dict[uuid.UUID, _ConvState] = {}
-    for state in lost:
-        conv_id = winner.get((state.channel_id, state.contact_id))
-        if conv_id is None:
-            # The winner was resolved before we could read it: start the batch again.
-            raise RetryBatch("conversation slot taken by a conversation no longer open")
-        replacements[state.id] = _ConvState(
-            conv_id, is_new=False, count=state.count, first_at=state.first_at, last_at=state.last_at
-        )
-    for index, current in chosen.items():
-        chosen[index] = replacements.get(current.id, current)
-
-
 def _greatest(column: Any, value: Any) -> Any:
     # GREATEST() differs between the two databases in how it treats NULL; CASE does not.
     return case((or_(column.is_(None), column < value), value), else_=column)
@@ -728,6 +811,12 @@ _TOUCH_CONVERSATION = (
     update(_conv)
     .where(_conv.c.id == bindparam("b_id"))
     .values(
+        # Absolute values, read under the row lock this transaction holds (_touch_existing).
+        status=bindparam("b_status"),
+        resolved_at=bindparam("b_resolved_at", type_=UTCDateTime()),
+        snoozed_until=bindparam("b_snoozed_until", type_=UTCDateTime()),
+        reopen_count=bindparam("b_reopen_count"),
+        last_seq=bindparam("b_seq"),
         message_count=_conv.c.message_count + bindparam("b_count"),
         last_activity_at=_greatest(_conv.c.last_activity_at, _b_last),
         last_inbound_at=_greatest(_conv.c.last_inbound_at, _b_last),
@@ -744,16 +833,6 @@ _TOUCH_CONTACT = (
         )
     )
 )
-
-
-def _touch_params(state: _ConvState) -> dict[str, Any]:
-    """Fold a batch's inbound messages into an existing conversation's counters."""
-    return {
-        "b_id": state.id,
-        "b_count": state.count,
-        "b_last": state.last_at,
-        "b_first": state.first_at,
-    }
 
 
 def _event_row(

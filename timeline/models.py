@@ -170,6 +170,10 @@ class Identity(Base):
     )
 
 
+# The partial unique index's predicate; ON CONFLICT must repeat it verbatim.
+OPEN_THREAD_WHERE = "status <> 'resolved' AND thread_key IS NOT NULL"
+
+
 class Conversation(Base):
     """A thread between the company and one contact on one channel."""
 
@@ -180,6 +184,9 @@ class Conversation(Base):
     channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(20), default=ConversationStatus.OPEN.value)
     subject: Mapped[str | None] = mapped_column(Text)
+    # Which thread of the contact on the channel this is, per the kind's grouping
+    # (connectors.base.Grouping): an email thread's root Message-ID, "" for the one chat
+    # conversation, NULL when every message starts its own conversation (web forms).
     thread_key: Mapped[str | None] = mapped_column(String(500))
     # Assignment lives in the inbox package; no foreign key here keeps the dependency one-way.
     assignee_id: Mapped[uuid.UUID | None]
@@ -197,21 +204,25 @@ class Conversation(Base):
     snoozed_until: Mapped[datetime | None]
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The `seq` of its newest message. Bumped under the row's lock by every writer, so
+    # message sequence numbers are assigned in commit order.
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (
         Index("ix_conversations_status_activity", "status", "last_activity_at"),
         Index("ix_conversations_contact", "contact_id", "last_activity_at"),
         Index("ix_conversations_channel_activity", "channel_id", "last_activity_at"),
         Index("ix_conversations_assignee_status", "assignee_id", "status"),
-        # At most one unresolved conversation per contact and channel: concurrent
-        # arrivals from one new contact settle on one conversation by this index.
+        # At most one unresolved conversation per thread of a contact on a channel:
+        # concurrent arrivals of one thread settle on one conversation by this index.
         Index(
-            "uq_conversations_open_slot",
+            "uq_conversations_open_thread",
             "channel_id",
             "contact_id",
+            "thread_key",
             unique=True,
-            sqlite_where=sql_text("status <> 'resolved'"),
-            postgresql_where=sql_text("status <> 'resolved'"),
+            sqlite_where=sql_text(OPEN_THREAD_WHERE),
+            postgresql_where=sql_text(OPEN_THREAD_WHERE),
         ),
     )
 
@@ -270,8 +281,14 @@ class Message(Base):
     reply_text: Mapped[str | None] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)
     auto_submitted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The provider's (sender's) date, kept and shown; it never orders anything.
     sent_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the message reached us (server clock).
+    arrived_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Position in its conversation, assigned in commit order: message lists page on it,
+    # so a message that arrives late with an old date is never behind a client's cursor.
+    seq: Mapped[int] = mapped_column(Integer, default=0)
     raw_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("raw_inbound.id", ondelete="SET NULL")
     )
@@ -284,7 +301,7 @@ class Message(Base):
 
     __table_args__ = (
         Index("uq_messages_channel_external", "channel_id", "external_id", unique=True),
-        Index("ix_messages_conversation_sent", "conversation_id", "sent_at", "id"),
+        Index("ix_messages_conversation_seq", "conversation_id", "seq"),
         # Partial: most rows have neither id, and skipping them makes inserts cheaper.
         Index(
             "ix_messages_channel_rfc",

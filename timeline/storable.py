@@ -1,0 +1,112 @@
+"""Makes inbound values storable on both databases before they reach a statement.
+
+PostgreSQL refuses what SQLite accepts: NUL characters in text, strings longer than a
+`varchar(n)` column, and (through the driver) strings with lone surrogates, which have
+no UTF-8 encoding. Ingestion passes every customer-controlled value through here, so
+one odd message is stored (its full original stays in the raw payload) instead of
+failing its transaction and blocking the connector's cursor behind it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from datetime import UTC, datetime
+
+from connectors.types import Inbound, SenderHandle, ThreadHints
+
+# NUL is the one character PostgreSQL text cannot hold; lone surrogates cannot be encoded.
+_NUL = "\x00"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+# Column sizes (timeline/models.py) of what is cut here.
+NAME_LENGTH = 200
+KEY_LENGTH = 500
+CONTENT_TYPE_LENGTH = 100
+ATTACHMENT_TYPE_LENGTH = 255
+FILENAME_LENGTH = 255
+
+
+def clean(value: str) -> str:
+    """Text with NUL removed and lone surrogates replaced by U+FFFD."""
+    if _NUL in value:
+        value = value.replace(_NUL, "")
+    if _SURROGATE.search(value):
+        value = _SURROGATE.sub(REPLACEMENT, value)
+    return value
+
+
+def clean_optional(value: str | None) -> str | None:
+    """`clean` for optional text."""
+    return None if value is None else clean(value)
+
+
+def cut(value: str | None, length: int) -> str | None:
+    """Clean text cut to `length` characters (a code point never splits)."""
+    if value is None:
+        return None
+    return clean(value)[:length]
+
+
+def bounded_key(value: str, length: int = KEY_LENGTH) -> str:
+    """A clean identifier that fits `length`, still distinct from every other one.
+
+    Identifiers are compared (idempotency, threading), so an over-long one keeps a
+    prefix and gains the SHA-256 of its whole value instead of being cut: two ids that
+    share their first characters never collide, and the same id always maps the same.
+    """
+    value = clean(value)
+    if len(value) <= length:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()
+    return f"{value[: length - len(digest) - 1]}~{digest}"
+
+
+def storable_datetime(value: datetime, now: datetime) -> datetime:
+    """A timezone-aware UTC datetime; one that cannot be represented in UTC becomes `now`."""
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        # 9999-12-31T23:00-05:00 is past datetime.max once in UTC.
+        return now
+
+
+def storable_inbound(inbound: Inbound, now: datetime) -> Inbound:
+    """A copy of `inbound` whose every value fits its column on both databases."""
+    sender = inbound.sender
+    if sender is not None:
+        sender = SenderHandle(
+            sender.kind, clean(sender.value), cut(sender.display_name, NAME_LENGTH)
+        )
+    hints = inbound.thread
+    thread = ThreadHints(
+        message_id=clean_optional(hints.message_id),
+        in_reply_to=clean_optional(hints.in_reply_to),
+        references=tuple(clean(ref) for ref in hints.references),
+        chat_id=clean_optional(hints.chat_id),
+        subject=clean_optional(hints.subject),
+    )
+    attachments = tuple(
+        dataclasses.replace(
+            attachment,
+            filename=cut(attachment.filename, FILENAME_LENGTH) or None,
+            content_type=cut(attachment.content_type, ATTACHMENT_TYPE_LENGTH)
+            or "application/octet-stream",
+            content_id=None
+            if attachment.content_id is None
+            else bounded_key(attachment.content_id),
+        )
+        for attachment in inbound.attachments
+    )
+    return dataclasses.replace(
+        inbound,
+        sender=sender,
+        text=clean(inbound.text),
+        reply_text=clean_optional(inbound.reply_text),
+        html=clean_optional(inbound.html),
+        sent_at=storable_datetime(inbound.sent_at, now),
+        thread=thread,
+        attachments=attachments,
+    )
