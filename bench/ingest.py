@@ -40,11 +40,11 @@ from connectors.types import (
     SenderHandle,
     ThreadHints,
 )
+from migrations.upgrade import upgrade
 from timeline.crypto import SecretBox
 from timeline.db import create_engine, session_factory
 from timeline.events import InProcessBus
 from timeline.ingest import Ingestor
-from timeline.migrate import upgrade
 from timeline.models import Channel, Contact, Conversation, Message
 
 KINDS = {

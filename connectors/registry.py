@@ -9,7 +9,7 @@ lives in `timeline/`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from connectors.base import Capabilities, Connector, Grouping
@@ -33,7 +33,7 @@ class ConnectorSpec:
     kind: ChannelKind
     config: type[ChannelConfig]
     # What every channel of the kind can carry, checked before a reply is accepted.
-    capabilities: Capabilities = Capabilities()
+    capabilities: Capabilities = field(default_factory=Capabilities)
     # The contact identity a reply is addressed to; None when the kind cannot reply.
     recipient_kind: IdentityKind | None = None
     # The configuration key naming the region to read national phone numbers in.

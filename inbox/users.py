@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from datetime import timedelta
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -149,11 +151,21 @@ async def issue_token(session: AsyncSession, user: User, name: str | None = None
     return token
 
 
-async def user_for_token(session: AsyncSession, token: str) -> User | None:
-    """The active user a bearer token belongs to, or None (unknown token, inactive user).
+@dataclass(frozen=True, slots=True)
+class TokenOwner:
+    """The active user a bearer token belongs to, and when the token was last recorded used."""
 
-    Records when the token was last used, at most once a minute (and then commits).
-    """
+    user: User
+    token_id: uuid.UUID
+    last_used_at: datetime | None
+
+    def use_is_stale(self, now: datetime) -> bool:
+        """True when this use should be recorded (at most once per LAST_USED_RESOLUTION)."""
+        return self.last_used_at is None or now - self.last_used_at >= LAST_USED_RESOLUTION
+
+
+async def token_owner(session: AsyncSession, token: str) -> TokenOwner | None:
+    """Who a bearer token belongs to (None: unknown token, inactive user); reads only."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     row = (
@@ -166,13 +178,27 @@ async def user_for_token(session: AsyncSession, token: str) -> User | None:
     if row is None:
         return None
     user, token_id, last_used_at = row
+    return TokenOwner(user, token_id, last_used_at)
+
+
+async def record_token_use(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> None:
+    """Record that a token was used at `now`, and commit."""
+    await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    await session.commit()
+
+
+async def user_for_token(session: AsyncSession, token: str) -> User | None:
+    """The active user a bearer token belongs to, or None (unknown token, inactive user).
+
+    Records when the token was last used, at most once a minute (and then commits).
+    """
+    owner = await token_owner(session, token)
+    if owner is None:
+        return None
     now = utcnow()
-    if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
-        await session.execute(
-            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
-        )
-        await session.commit()
-    return user
+    if owner.use_is_stale(now):
+        await record_token_use(session, owner.token_id, now)
+    return owner.user
 
 
 async def ensure_first_admin(

@@ -1,1 +1,1 @@
-"""Alembic migrations; `switchboard migrate` applies them (see timeline/migrate.py)."""
+"""Alembic migrations; `switchboard migrate` applies them (see migrations/upgrade.py)."""

@@ -14,10 +14,10 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from migrations.upgrade import upgrade
 from tests.services import Postgres, Redis, free_port
 from timeline.db import create_engine
 from timeline.events import EventBus, InProcessBus, RedisBus
-from timeline.migrate import upgrade
 
 TEMPLATE_DB = "switchboard_template"
 

@@ -1,11 +1,29 @@
-"""Database engines and sessions for SQLite (embedded default) and PostgreSQL."""
+"""Database engines and sessions for SQLite (embedded default) and PostgreSQL.
+
+Two kinds of session share one engine (one pool):
+
+- `session_factory`: sessions that may write. On SQLite their transactions begin with
+  ``BEGIN IMMEDIATE``, taking the database's one write lock up front, so writers
+  serialize and a transaction that reads then writes never fails to upgrade its lock.
+- `read_session_factory`: sessions that only read. On SQLite their transactions begin
+  with a plain (deferred) ``BEGIN``: in WAL mode they read a snapshot beside a writer
+  instead of queueing behind it, so API reads and health probes answer during a long
+  write (a channel delete). They cannot write: SQLite runs them with
+  ``PRAGMA query_only``, PostgreSQL as ``READ ONLY`` transactions, so a write slipped
+  into a read path fails at once on both databases.
+
+`NO_WAIT` is an execution option for a write transaction that would rather fail than
+queue for SQLite's write lock (recording something optional, such as when a token was
+last used); `is_busy` recognizes that failure.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,6 +32,13 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SessionFactory = async_sessionmaker[AsyncSession]
+
+# Execution options read by the SQLite "begin" listener (engine- or connection-level).
+READ_ONLY = "switchboard_read_only"
+NO_WAIT = "switchboard_no_wait"
+
+# How long a SQLite writer waits for the write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -26,7 +51,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"timeout": 30}
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
     engine = create_async_engine(url, **kwargs)
@@ -34,9 +59,17 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; emit it ourselves so a
         # transaction that reads then writes takes the write lock up front (no upgrade
-        # deadlocks between concurrent writers).
+        # deadlocks between concurrent writers), and only read-only ones defer it.
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """A view of `engine` (same pool) whose transactions only read; see the module docstring."""
+    options: dict[str, Any] = {READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True
+    return engine.execution_options(**options)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -46,14 +79,43 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(connection: Connection) -> None:
+    options = connection.get_execution_options()
+    read_only = bool(options.get(READ_ONLY))
+    # query_only makes a write in a read session fail at once, as READ ONLY does on
+    # PostgreSQL, rather than work until a writer contends and then fail as "locked".
+    # Connections are pooled, so the setting follows each checkout; `info` remembers it.
+    if connection.info.get(READ_ONLY, False) != read_only:
+        connection.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+        connection.info[READ_ONLY] = read_only
+    if read_only:
+        # Deferred: takes no lock until it reads, and then only a WAL read snapshot.
+        connection.exec_driver_sql("BEGIN")
+    elif options.get(NO_WAIT):
+        connection.exec_driver_sql("PRAGMA busy_timeout=0")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            # Only this BEGIN skips the queue; the connection goes back to the pool as it was.
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_busy(err: DBAPIError) -> bool:
+    """True when SQLite refused a lock another transaction holds (SQLITE_BUSY)."""
+    return "database is locked" in str(err.orig)
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:
-    """Sessions that keep loaded objects usable after commit."""
+    """Sessions that may write (and keep loaded objects usable after commit)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def read_session_factory(engine: AsyncEngine) -> SessionFactory:
+    """Sessions that only read: they never wait for SQLite's write lock."""
+    return async_sessionmaker(read_only(engine), expire_on_commit=False)

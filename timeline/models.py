@@ -118,6 +118,10 @@ class JobState(enum.StrEnum):
     SENDING = "sending"  # claimed by a worker until `lease_until`
     DONE = "done"  # the provider accepted it
     DEAD = "dead"  # failed permanently, or its outcome is unknown (see timeline/dispatcher.py)
+    # Waiting for its channel: the connector is not running or the provider refused the
+    # credentials (`parked_for`). Uses no attempts and no retry period; resumed when the
+    # channel recovers (see timeline/dispatcher.py).
+    PARKED = "parked"
 
 
 class Channel(Base):
@@ -389,5 +393,94 @@ class OutboundJob(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Start of the retry period (database clock): set when queued or retried by an agent,
+    # moved forward by the time spent parked, so waiting for a person never expires a reply.
+    retry_from: Mapped[datetime] = mapped_column(default=utcnow)
+    # Why the job is parked (a `ParkCause`) and since when (database clock); None otherwise.
+    parked_for: Mapped[str | None] = mapped_column(String(32))
+    parked_at: Mapped[datetime | None]
+    # The current or last claim: the id of its `DeliveryAttempt` row. Outcomes are
+    # recorded only while the job is still in this claim.
+    claim_id: Mapped[uuid.UUID | None]
 
-    __table_args__ = (Index("ix_outbound_jobs_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbound_jobs_due", "state", "next_attempt_at"),
+        Index("ix_outbound_jobs_channel_state", "channel_id", "state"),
+    )
+
+
+class ParkCause(enum.StrEnum):
+    """Why an outbound job is parked (`OutboundJob.parked_for`)."""
+
+    NOT_RUNNING = "not_running"  # the channel's connector is not running in the worker
+    BAD_CREDENTIALS = "bad_credentials"  # the provider refused the channel's credentials
+
+
+class AttemptOutcome(enum.StrEnum):
+    """What became of one delivery attempt (`DeliveryAttempt.outcome`)."""
+
+    SENDING = "sending"  # in flight (or its worker stopped: recovery settles it)
+    ACCEPTED = "accepted"  # the provider accepted it; `provider_message_id` names it there
+    FAILED = "failed"  # a transient failure: the job retries
+    REFUSED = "refused"  # a permanent failure: the job is dead
+    PARKED = "parked"  # the channel could not send; the attempt was not counted
+    UNKNOWN = "unknown"  # the worker stopped or the send timed out: nobody knows
+
+
+class DeliveryAttempt(Base):
+    """One attempt to send an outbound message: the history of its provider ids and reports.
+
+    A report about an earlier attempt's provider id is recorded here and never changes
+    the message, which carries only the current attempt's id.
+    """
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[uuid.UUID] = _pk()  # the claim id (`OutboundJob.claim_id`)
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)  # the job's attempt count with this one
+    worker: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(20), default=AttemptOutcome.SENDING.value)
+    error: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(500))
+    # The provider's latest report about this attempt, forward-only like the message's.
+    delivery_state: Mapped[str | None] = mapped_column(String(20))
+    delivery_rank: Mapped[int] = mapped_column(Integer, default=0)
+    delivery_updated_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_delivery_attempts_message", "message_id", "started_at"),
+        Index(
+            "ix_delivery_attempts_channel_provider",
+            "channel_id",
+            "provider_message_id",
+            sqlite_where=sql_text("provider_message_id IS NOT NULL"),
+            postgresql_where=sql_text("provider_message_id IS NOT NULL"),
+        ),
+    )
+
+
+class PendingDeliveryReport(Base):
+    """A delivery report that arrived before its send was recorded (Twilio often does that).
+
+    Applied, and deleted, when a send is recorded with its provider id; dropped after a
+    week if none ever is.
+    """
+
+    __tablename__ = "delivery_reports_pending"
+
+    id: Mapped[uuid.UUID] = _pk()
+    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    provider_message_id: Mapped[str] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime | None]  # when the provider says it happened
+    received_at: Mapped[datetime]  # database clock, for the weekly clean-up
+
+    __table_args__ = (
+        Index("ix_delivery_reports_pending_channel_provider", "channel_id", "provider_message_id"),
+        Index("ix_delivery_reports_pending_received", "received_at"),
+    )

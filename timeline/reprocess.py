@@ -1,9 +1,11 @@
 """Re-run stored raw inbound payloads through ingestion (`switchboard reprocess`).
 
-Flagged payloads (no usable sender, or refused by the parser) get another chance after a
-parser or normalization fix: re-parsed from the raw bytes when the channel kind has a
-parser, else re-ingested from the normalized form kept with them. Payloads that already
-became messages are re-parsed (with `--all`) and their message's text is refreshed.
+Flagged payloads (no usable sender, refused by the parser, or refused by the database)
+get another chance after a fix: re-parsed from the raw bytes when the channel kind has a
+parser, else re-ingested from the normalized form kept with them, whose attachments are
+relinked to the files already in the blob store by their SHA-256 (none is orphaned,
+none stored twice). Payloads that already became messages are re-parsed (with `--all`)
+and their message's text is refreshed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -23,11 +26,13 @@ from connectors.types import (
     ExternalId,
     IdentityKind,
     Inbound,
+    InboundAttachment,
     RawPayload,
     SenderHandle,
     ThreadHints,
 )
 from timeline.db import SessionFactory
+from timeline.files import blob_path
 from timeline.ingest import IngestError, Ingestor
 from timeline.models import Channel, Message, ParseStatus, RawInbound
 
@@ -46,10 +51,37 @@ class ReprocessSummary:
     skipped: int = 0  # no parser for the kind and nothing normalized kept
 
 
-def inbound_from_json(channel_id: uuid.UUID, external_id: str, data: dict[str, Any]) -> Inbound:
-    """Rebuild the Inbound kept with a flagged payload (attachment bytes are not kept)."""
+def inbound_from_json(
+    channel_id: uuid.UUID, external_id: str, data: dict[str, Any], data_dir: Path | None = None
+) -> Inbound:
+    """Rebuild the Inbound kept with a flagged payload.
+
+    Its attachments are read back from the blob store under `data_dir` by their digest;
+    one whose file is gone is left out with a warning (the message itself is not lost).
+    """
     sender = data.get("sender")
     thread = data.get("thread") or {}
+    attachments: list[InboundAttachment] = []
+    for item in data.get("attachments") or ():
+        digest = item.get("sha256")
+        if data_dir is None or not isinstance(digest, str):
+            continue
+        try:
+            content = blob_path(data_dir, digest).read_bytes()
+        except (OSError, ValueError) as err:
+            logger.warning(
+                "attachment %s of %s is not in the blob store: %s", digest, external_id, err
+            )
+            continue
+        attachments.append(
+            InboundAttachment(
+                filename=item.get("filename"),
+                content_type=item.get("content_type") or "application/octet-stream",
+                data=content,
+                inline=bool(item.get("inline")),
+                content_id=item.get("content_id"),
+            )
+        )
     return Inbound(
         channel_id=ChannelId(str(channel_id)),
         external_id=ExternalId(external_id),
@@ -70,6 +102,7 @@ def inbound_from_json(channel_id: uuid.UUID, external_id: str, data: dict[str, A
             subject=thread.get("subject"),
         ),
         auto_submitted=bool(data.get("auto_submitted")),
+        attachments=tuple(attachments),
     )
 
 
@@ -117,7 +150,9 @@ async def _reprocess_one(
         if parser is not None and raw.body is not None:
             inbound = parser(ChannelId(str(raw.channel_id)), RawPayload(raw.content_type, raw.body))
         elif raw.parse_status != ParseStatus.OK.value and raw.inbound:
-            inbound = inbound_from_json(raw.channel_id, raw.external_id, raw.inbound)
+            inbound = inbound_from_json(
+                raw.channel_id, raw.external_id, raw.inbound, ingestor.data_dir
+            )
         else:
             summary.skipped += 1
             return

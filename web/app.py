@@ -16,7 +16,7 @@ from aiohttp import web
 
 from connectors.registry import REGISTRY
 from timeline.crypto import SecretBox
-from timeline.db import create_engine, session_factory
+from timeline.db import create_engine, read_session_factory, session_factory
 from timeline.dispatcher import Dispatcher
 from timeline.events import create_bus
 from timeline.ingest import Ingestor
@@ -31,6 +31,7 @@ from web.keys import (
     ENGINE_KEY,
     INGESTOR_KEY,
     OPENAPI_KEY,
+    READ_SESSIONS_KEY,
     SECRET_BOX_KEY,
     SESSIONS_KEY,
     SETTINGS_KEY,
@@ -82,6 +83,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(app[SETTINGS_KEY].database_url)
     app[ENGINE_KEY] = engine
     app[SESSIONS_KEY] = session_factory(engine)
+    app[READ_SESSIONS_KEY] = read_session_factory(engine)
     yield
     await engine.dispose()
 
@@ -115,14 +117,19 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         app[CONNECTORS_KEY].get,
         app[BUS_KEY],
         worker_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
-        max_attempts=settings.outbox_max_attempts,
+        data_dir=settings.data_dir,
+        retry_period=timedelta(hours=settings.outbox_retry_hours),
         lease_seconds=settings.outbox_lease_seconds,
+        send_timeout=settings.outbox_send_timeout_seconds,
+        concurrency=settings.outbox_concurrency,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop), name="outbox-dispatcher")
     task.add_done_callback(_log_crash)
     app[DISPATCHER_KEY] = dispatcher
     yield
+    # The dispatcher finishes the sends in flight (each within the send timeout) and
+    # records them before it returns.
     stop.set()
     done, _ = await asyncio.wait({task}, timeout=DISPATCHER_STOP_SECONDS)
     if not done:

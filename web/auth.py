@@ -1,17 +1,29 @@
-"""Bearer-token authentication of the REST API, roles, and what each user may see."""
+"""Bearer-token authentication of the REST API, roles, and what each user may see.
+
+The token is looked up in a read-only session, so authenticating an API read never waits
+for SQLite's write lock; recording when a token was last used (at most once a minute) is
+skipped, not waited for, while another transaction holds that lock.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
+from datetime import datetime
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from sqlalchemy.exc import DBAPIError
 
 from inbox.models import Role, User
-from inbox.users import user_for_token
+from inbox.users import record_token_use, token_owner
+from timeline.db import NO_WAIT, SessionFactory, is_busy
+from timeline.models import utcnow
 from web.errors import forbidden, unauthorized
-from web.keys import SESSIONS_KEY, USER_KEY
+from web.keys import READ_SESSIONS_KEY, SESSIONS_KEY, USER_KEY
 from web.openapi import API_PREFIX, operation_for
+
+logger = logging.getLogger(__name__)
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -34,12 +46,27 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     token = bearer_token(request)
     if token is None:
         raise unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    async with request.app[SESSIONS_KEY]() as session:
-        user = await user_for_token(session, token)
-    if user is None:
+    async with request.app[READ_SESSIONS_KEY]() as session:
+        owner = await token_owner(session, token)
+    if owner is None:
         raise unauthorized("invalid or revoked token")
-    request[USER_KEY] = user
+    now = utcnow()
+    if owner.use_is_stale(now):
+        await _record_use(request.app[SESSIONS_KEY], owner.token_id, now)
+    request[USER_KEY] = owner.user
     return await handler(request)
+
+
+async def _record_use(sessions: SessionFactory, token_id: uuid.UUID, now: datetime) -> None:
+    try:
+        async with sessions() as session:
+            await session.connection(execution_options={NO_WAIT: True})
+            await record_token_use(session, token_id, now)
+    except DBAPIError as err:
+        if not is_busy(err):
+            raise
+        # A long write holds SQLite's lock: a later request records the use instead.
+        logger.debug("token %s: last use not recorded while the database is busy", token_id)
 
 
 def current_user(request: web.Request) -> User:

@@ -29,11 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox.models import Role
 from inbox.users import UserError, create_user, ensure_first_admin, issue_token, user_by_email
+from migrations.upgrade import upgrade
 from timeline.crypto import SecretBox
 from timeline.db import create_engine, session_factory
 from timeline.events import create_bus
 from timeline.ingest import Ingestor
-from timeline.migrate import upgrade
 from timeline.models import Channel, ParseStatus
 from web.keys import SESSIONS_KEY, SETTINGS_KEY
 from web.settings import Settings, SettingsError

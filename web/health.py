@@ -1,4 +1,8 @@
-"""`GET /healthz`: liveness, and whether the database and Redis answer."""
+"""`GET /healthz`: liveness, and whether the database and Redis answer.
+
+The database probe runs in a read-only session, so on SQLite it answers beside a long
+write (a channel delete) instead of queueing for the write lock and timing out.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import logging
 from aiohttp import web
 from sqlalchemy import text
 
-from web.keys import BUS_KEY, ENGINE_KEY, SETTINGS_KEY
+from web.keys import BUS_KEY, READ_SESSIONS_KEY, SETTINGS_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +36,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def _database_answers(app: web.Application) -> bool:
     try:
-        async with asyncio.timeout(PROBE_TIMEOUT), app[ENGINE_KEY].connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        async with asyncio.timeout(PROBE_TIMEOUT), app[READ_SESSIONS_KEY]() as session:
+            await session.execute(text("SELECT 1"))
     except Exception as err:
         # Any failure means "unreachable" here; the reason goes to the log, not the probe.
         logger.warning("health check: database unreachable: %s", err)

@@ -21,6 +21,8 @@ SETTINGS_KEY = web.AppKey("settings", Settings)
 SECRET_BOX_KEY = web.AppKey("secret_box", SecretBox)
 ENGINE_KEY: web.AppKey[AsyncEngine] = web.AppKey("engine")
 SESSIONS_KEY: web.AppKey[SessionFactory] = web.AppKey("sessions")
+# Sessions that only read (GET handlers, health): on SQLite they never wait for the write lock.
+READ_SESSIONS_KEY: web.AppKey[SessionFactory] = web.AppKey("read_sessions")
 BUS_KEY: web.AppKey[EventBus] = web.AppKey("bus")
 INGESTOR_KEY: web.AppKey[Ingestor] = web.AppKey("ingestor")
 # Present only in processes that run the "worker" role.

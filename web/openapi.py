@@ -34,6 +34,16 @@ _PATH_PARAM = re.compile(r"{(\w+)}")
 
 
 @dataclass(frozen=True, slots=True)
+class Header:
+    """A request header a route reads (documented as an OpenAPI header parameter)."""
+
+    name: str
+    description: str
+    schema: dict[str, Any]
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
     """One documented route: what it takes and what it answers."""
 
@@ -48,6 +58,7 @@ class Operation:
     response: type[BaseModel] | None  # None: no content (or, for public routes, any JSON)
     errors: tuple[int, ...]  # error statuses beyond the ones implied by auth, body and query
     public: bool  # no bearer token needed
+    headers: tuple[Header, ...] = ()
 
 
 class ApiRoutes:
@@ -69,6 +80,7 @@ class ApiRoutes:
         response: type[BaseModel] | None = None,
         errors: Sequence[int] = (),
         public: bool = False,
+        headers: Sequence[Header] = (),
     ) -> Callable[[H], H]:
         """Declare a handler's route. Path parameters (`{id}`) are UUIDs."""
 
@@ -85,6 +97,7 @@ class ApiRoutes:
                 response=response,
                 errors=tuple(errors),
                 public=public,
+                headers=tuple(headers),
             )
             setattr(handler, _OPERATION_ATTR, operation)
             self._operations.append(operation)
@@ -183,7 +196,7 @@ def build_document(
             "tags": [operation.tag],
             "responses": {str(operation.status): _success(operation, refs)},
         }
-        parameters = _path_parameters(operation.path)
+        parameters = _path_parameters(operation.path) + _header_parameters(operation.headers)
         if operation.query is not None:
             query_ref = refs[(operation.query, "validation")]
             parameters += _query_parameters(schemas[_ref_name(query_ref)])
@@ -232,6 +245,19 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
             "schema": {"type": "string", "format": "uuid"},
         }
         for name in _PATH_PARAM.findall(path)
+    ]
+
+
+def _header_parameters(headers: Sequence[Header]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": header.name,
+            "in": "header",
+            "required": header.required,
+            "description": header.description,
+            "schema": header.schema,
+        }
+        for header in headers
     ]
 
 

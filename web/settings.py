@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./switchboard.db"
@@ -39,8 +39,16 @@ class Settings(BaseSettings):
     # A message on a resolved conversation reopens it within this window; later ones start anew.
     reopen_window_hours: float = Field(default=168.0, ge=0)
     max_request_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
-    outbox_max_attempts: int = Field(default=8, ge=1)
+    # Transient send failures retry with backoff for this long (a channel kind may declare
+    # its own period: email keeps trying for 5 days); time parked waiting for a channel to
+    # run again or for its credentials to be fixed does not count.
+    outbox_retry_hours: float = Field(default=24.0, gt=0)
+    outbox_send_timeout_seconds: float = Field(default=60.0, gt=0)
+    # A worker's claim on a delivery job; must outlast the send timeout (validated below,
+    # so it is declared after it).
     outbox_lease_seconds: float = Field(default=120.0, gt=0)
+    # Sends in flight at once per worker process (one per channel at a time).
+    outbox_concurrency: int = Field(default=16, ge=1)
 
     @field_validator("database_url")
     @classmethod
@@ -55,6 +63,18 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("outbox_lease_seconds")
+    @classmethod
+    def _lease_outlasts_send(cls, value: float, info: ValidationInfo) -> float:
+        # An expired lease means "the worker died mid-send": a send still running when its
+        # lease expires would be settled as an unknown outcome although it may yet succeed.
+        timeout = info.data.get("outbox_send_timeout_seconds")
+        if timeout is not None and value <= timeout:
+            raise ValueError(
+                f"must be longer than SWITCHBOARD_OUTBOX_SEND_TIMEOUT_SECONDS ({timeout:g})"
+            )
+        return value
 
     @property
     def base_url(self) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.registry import spec_for
@@ -80,3 +82,26 @@ async def ingestor(
     await ing.start()
     yield ing
     await ing.close()
+
+
+async def wait_for_lock_waiters(engine: AsyncEngine, expected: int = 1) -> int:
+    """How many sessions of this database wait on a lock, once `expected` do (or after 60 s).
+
+    The bound only turns a hang into a failure on a loaded machine; it asserts no timing.
+    """
+    waiting = 0
+    async with engine.connect() as probe:
+        for _ in range(3000):
+            waiting = int(
+                await probe.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
+                )
+                or 0
+            )
+            if waiting >= expected:
+                break
+            await asyncio.sleep(0.02)
+    return waiting

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import timeline.ingest
@@ -23,7 +23,7 @@ from connectors.types import (
     SenderHandle,
     ThreadHints,
 )
-from tests.timeline.conftest import MakeChannel
+from tests.timeline.conftest import MakeChannel, wait_for_lock_waiters
 from timeline.crypto import SecretBox
 from timeline.db import SessionFactory
 from timeline.events import EventBus, InProcessBus
@@ -470,18 +470,7 @@ async def test_losing_the_race_to_open_a_conversation_adopts_the_winners(
         pending = asyncio.create_task(
             ingestor.ingest(inbound(channel, "s1", IdentityKind.PHONE, "+14155550100"))
         )
-        async with engine.connect() as probe:
-            waiting = 0
-            for _ in range(500):
-                waiting = int(
-                    await probe.scalar(
-                        text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-                    )
-                    or 0
-                )
-                if waiting:
-                    break
-                await asyncio.sleep(0.01)
+        waiting = await wait_for_lock_waiters(engine)
         assert waiting == 1
         await other.commit()
     result = await pending

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import inbox.models  # noqa: F401
-from timeline.migrate import upgrade
+from migrations.upgrade import upgrade
 from timeline.models import Base
 
 

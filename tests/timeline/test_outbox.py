@@ -2,6 +2,8 @@
 
 Every test runs on SQLite and PostgreSQL (the `engine` fixture); event tests also run on
 the in-process bus and on Redis. Time moves by an injected clock, never by sleeping.
+Patience (retry periods, parking, timeouts, concurrency, recording, the database clock)
+is tested in test_dispatcher_patience.py with the helpers of this module.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import pytest
@@ -18,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.base import Capabilities, Connector, ConnectorContext
-from connectors.errors import AuthError, PermanentError, TransientError
+from connectors.errors import PermanentError, TransientError
 from connectors.types import (
     ChannelId,
     DeliveryState,
@@ -30,18 +33,23 @@ from connectors.types import (
 from timeline.db import create_engine, session_factory
 from timeline.dispatcher import Dispatcher, retry_delay
 from timeline.events import Event, EventBus, InProcessBus
+from timeline.files import store_blob
 from timeline.models import (
+    Attachment,
     Channel,
     Contact,
     Conversation,
+    DeliveryAttempt,
     Identity,
     JobState,
     Message,
     OutboundJob,
+    PendingDeliveryReport,
     TimelineEvent,
 )
 from timeline.outbox import (
     OUTCOME_UNKNOWN,
+    OutboundFile,
     apply_delivery_update,
     do_queue_outbound,
     queue_outbound,
@@ -50,6 +58,8 @@ from timeline.outbox import (
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 PHONE = "+14155550100"
+# Tests that send no attachment never read it.
+NO_DATA_DIR = Path("/nonexistent/switchboard-test-data")
 Sessions = async_sessionmaker[AsyncSession]
 M = TypeVar("M")
 
@@ -85,6 +95,7 @@ class FakeConnector:
         self.always = always  # raised by every send
         self.during_send: Callable[[], Awaitable[None]] | None = None
         self.called = asyncio.Event()
+        self.rfc_message_id: str | None = None  # what an email connector would report
 
     async def start(self, context: ConnectorContext) -> None:
         return None
@@ -102,7 +113,9 @@ class FakeConnector:
             raise self.always
         if self.failures:
             raise self.failures.pop(0)
-        return SendResult(ProviderMessageId(f"prov-{len(self.calls)}"))
+        return SendResult(
+            ProviderMessageId(f"prov-{len(self.calls)}"), rfc_message_id=self.rfc_message_id
+        )
 
     def routes(self) -> list[web.RouteDef]:
         return []
@@ -188,19 +201,35 @@ async def count(sessions: Sessions, model: type[Any]) -> int:
 def dispatcher(
     sessions: Sessions,
     *connectors: FakeConnector,
-    clock: Clock,
+    clock: Clock | None,
     bus: EventBus | None = None,
     worker_id: str = "w1",
+    running: dict[ChannelId, Connector] | None = None,
+    data_dir: Path = NO_DATA_DIR,
     **options: Any,
 ) -> Dispatcher:
+    """A worker; `running` is the live registry when a test starts or stops connectors."""
     return Dispatcher(
         sessions,
-        registry(*connectors),
+        running.get if running is not None else registry(*connectors),
         bus or InProcessBus(),
         worker_id=worker_id,
+        data_dir=data_dir,
         clock=clock,
         **options,
     )
+
+
+async def attempts_of(sessions: Sessions, message_id: uuid.UUID) -> list[DeliveryAttempt]:
+    """The message's delivery history, oldest first."""
+    async with sessions() as session:
+        return list(
+            await session.scalars(
+                select(DeliveryAttempt)
+                .where(DeliveryAttempt.message_id == message_id)
+                .order_by(DeliveryAttempt.started_at, DeliveryAttempt.id)
+            )
+        )
 
 
 # --- queueing -------------------------------------------------------------------------------
@@ -284,6 +313,48 @@ async def test_do_queue_outbound_publishes_after_commit(sessions: Sessions, bus:
     assert checking.seen[0][1] == "queued"  # the message was committed when published
 
 
+async def test_queue_outbound_records_attachments_of_replies_and_notes(
+    sessions: Sessions, tmp_path: Path
+) -> None:
+    conversation = await make_conversation(sessions)
+    digest, size = store_blob(tmp_path, b"%PDF-1.7 quote")
+    quote = OutboundFile("quote.pdf", "application/pdf", digest, size)
+    photo = OutboundFile("site.jpg", "image/jpeg", *store_blob(tmp_path, b"\xff\xd8 jpeg"))
+    async with sessions() as session, session.begin():
+        reply = await queue_outbound(
+            session, conversation_id=conversation.id, text="", attachments=[quote, photo], now=T0
+        )
+        note = await queue_outbound(
+            session,
+            conversation_id=conversation.id,
+            text="scan",
+            private=True,
+            attachments=[quote],
+            now=T0,
+        )
+
+    async with sessions() as session:
+        files = (
+            await session.scalars(select(Attachment).order_by(Attachment.created_at, Attachment.id))
+        ).all()
+    assert [
+        (f.message_id, f.filename, f.content_type, f.sha256, f.size, f.inline) for f in files
+    ] == [
+        (reply.id, "quote.pdf", "application/pdf", digest, size, False),
+        (reply.id, "site.jpg", "image/jpeg", photo.sha256, photo.size, False),
+        (note.id, "quote.pdf", "application/pdf", digest, size, False),
+    ]
+    assert await count(sessions, OutboundJob) == 1  # the note is not sent
+
+
+async def test_a_message_needs_text_or_an_attachment(sessions: Sessions) -> None:
+    conversation = await make_conversation(sessions)
+    with pytest.raises(ValueError, match="needs text or an attachment"):
+        async with sessions() as session, session.begin():
+            await queue_outbound(session, conversation_id=conversation.id, text="  ", now=T0)
+    assert await count(sessions, Message) == 0
+
+
 # --- sending and retrying -----------------------------------------------------------------
 
 
@@ -297,13 +368,25 @@ async def test_send_addresses_the_contacts_identity(sessions: Sessions) -> None:
     assert await dispatcher(sessions, connector, clock=Clock()).run_once() == 1
 
     [outbound] = connector.calls
+    # The recipient kind comes from the registry; the connector knows a Telegram reply's
+    # recipient is the chat id.
     assert outbound.recipient == "424242"
-    assert outbound.thread.chat_id == "424242"
+    assert outbound.thread.chat_id is None
     assert outbound.message_id == str(message.id)
     assert outbound.text == "Hi there"
+    assert outbound.attachments == ()
     stored = await get(sessions, Message, id=message.id)
     assert (stored.delivery_state, stored.provider_message_id) == ("sent", "prov-1")
-    assert (await get(sessions, OutboundJob, message_id=message.id)).state == "done"
+    job = await get(sessions, OutboundJob, message_id=message.id)
+    assert job.state == "done"
+    [attempt] = await attempts_of(sessions, message.id)
+    assert (attempt.id, attempt.attempt, attempt.worker) == (job.claim_id, 1, "w1")
+    assert (attempt.outcome, attempt.provider_message_id, attempt.delivery_state) == (
+        "accepted",
+        "prov-1",
+        "sent",
+    )
+    assert (attempt.started_at, attempt.finished_at) == (T0, T0)
 
 
 async def test_transient_failure_is_retried_then_sent(sessions: Sessions) -> None:
@@ -335,6 +418,11 @@ async def test_transient_failure_is_retried_then_sent(sessions: Sessions) -> Non
     job = await get(sessions, OutboundJob, message_id=message.id)
     assert (job.state, job.attempts) == ("done", 2)
     assert [c.message_id for c in connector.calls] == [str(message.id)] * 2
+    history = await attempts_of(sessions, message.id)
+    assert [(a.attempt, a.outcome, a.error, a.provider_message_id) for a in history] == [
+        (1, "failed", "provider 503", None),
+        (2, "accepted", None, "prov-2"),
+    ]
 
 
 async def test_permanent_failure_keeps_the_reason_and_is_not_retried(sessions: Sessions) -> None:
@@ -358,46 +446,46 @@ async def test_permanent_failure_keeps_the_reason_and_is_not_retried(sessions: S
     assert (job.state, job.attempts) == ("dead", 1)
 
 
-async def test_gives_up_after_max_attempts(sessions: Sessions) -> None:
+async def test_gives_up_once_the_retry_period_has_passed(sessions: Sessions) -> None:
     conversation = await make_conversation(sessions)
     message = await queue(sessions, conversation)
     connector = FakeConnector(conversation.channel_id, always=TransientError("timed out"))
     clock = Clock()
-    worker = dispatcher(sessions, connector, clock=clock, max_attempts=3, backoff_cap=10)
+    worker = dispatcher(
+        sessions, connector, clock=clock, retry_period=timedelta(hours=1), backoff_cap=600
+    )
 
-    for _ in range(5):
-        await worker.run_once()
-        clock.advance(10)
+    # Every retry is due within the cap (600 s): attempts at T0, T0+10 min, ... T0+1 h.
+    for _ in range(6):
+        assert await worker.run_once() == 1
+        stored = await get(sessions, Message, id=message.id)
+        assert (stored.delivery_state, stored.delivery_error) == ("failed_temporary", "timed out")
+        clock.advance(600)
+    assert await worker.run_once() == 1
+    clock.advance(3600)
+    assert await worker.run_once() == 0
 
-    assert len(connector.calls) == 3
+    assert len(connector.calls) == 7
     stored = await get(sessions, Message, id=message.id)
     assert stored.delivery_state == "failed_permanent"
-    assert stored.delivery_error == "gave up after 3 attempts: timed out"
-    assert (await get(sessions, OutboundJob, message_id=message.id)).state == "dead"
+    assert stored.delivery_error == "gave up after 7 attempts over 1 hours: timed out"
+    job = await get(sessions, OutboundJob, message_id=message.id)
+    assert (job.state, job.attempts) == ("dead", 7)
 
 
-@pytest.mark.parametrize(
-    ("failure", "running", "expected"),
-    [
-        (AuthError("401 bad token"), True, "the provider refused the channel's credentials"),
-        (RuntimeError("connector bug"), True, "unexpected error: RuntimeError: connector bug"),
-        (None, False, "is not running"),
-    ],
-    ids=["auth", "unexpected", "no-connector"],
-)
-async def test_other_failures_are_retried_with_the_error_recorded(
-    sessions: Sessions, failure: BaseException | None, running: bool, expected: str
+async def test_an_unexpected_error_is_retried_with_the_error_recorded(
+    sessions: Sessions,
 ) -> None:
     conversation = await make_conversation(sessions)
     message = await queue(sessions, conversation)
-    connector = FakeConnector(conversation.channel_id, always=failure)
-    worker = dispatcher(sessions, *([connector] if running else []), clock=Clock())
+    connector = FakeConnector(conversation.channel_id, always=RuntimeError("connector bug"))
+    worker = dispatcher(sessions, connector, clock=Clock())
 
     assert await worker.run_once() == 1
 
     stored = await get(sessions, Message, id=message.id)
     assert stored.delivery_state == "failed_temporary"
-    assert stored.delivery_error is not None and expected in stored.delivery_error
+    assert stored.delivery_error == "unexpected error: RuntimeError: connector bug"
     job = await get(sessions, OutboundJob, message_id=message.id)
     assert (job.state, job.attempts) == ("pending", 1)
     assert job.next_attempt_at > T0
@@ -435,9 +523,7 @@ async def test_over_long_text_fails_without_calling_the_provider(sessions: Sessi
     assert connector.calls == []
     stored = await get(sessions, Message, id=message.id)
     assert stored.delivery_state == "failed_permanent"
-    assert stored.delivery_error == (
-        "the message is 11 characters long; this channel carries at most 10"
-    )
+    assert stored.delivery_error == "this channel carries at most 10 characters; this text has 11"
     assert (await get(sessions, OutboundJob, message_id=message.id)).state == "dead"
 
 
@@ -457,15 +543,21 @@ async def test_contact_without_an_address_on_the_channel_fails_clearly(sessions:
 async def test_two_dispatchers_never_send_a_job_twice(
     sessions: Sessions, engine: AsyncEngine
 ) -> None:
-    conversation = await make_conversation(sessions)
-    messages = [await queue(sessions, conversation, f"reply {n}") for n in range(30)]
-    connector = FakeConnector(conversation.channel_id)
+    conversations = [
+        await make_conversation(sessions, identity=("phone", f"+1415555011{n}")) for n in range(3)
+    ]
+    messages = [
+        await queue(sessions, conversation, f"reply {n}")
+        for n in range(10)
+        for conversation in conversations
+    ]
+    connectors = [FakeConnector(c.channel_id) for c in conversations]
     # A second engine: the other worker has its own connections, as another process would.
     other_engine = create_engine(engine.url.render_as_string(hide_password=False))
     clock = Clock()
     workers = [
-        dispatcher(sessions, connector, clock=clock, worker_id="a", batch_size=4),
-        dispatcher(session_factory(other_engine), connector, clock=clock, worker_id="b"),
+        dispatcher(sessions, *connectors, clock=clock, worker_id="a", batch_size=4),
+        dispatcher(session_factory(other_engine), *connectors, clock=clock, worker_id="b"),
     ]
 
     async def drain(worker: Dispatcher) -> int:
@@ -479,14 +571,139 @@ async def test_two_dispatchers_never_send_a_job_twice(
     finally:
         await other_engine.dispose()
 
-    sent_ids = [c.message_id for c in connector.calls]
+    sent_ids = [c.message_id for connector in connectors for c in connector.calls]
     assert sorted(sent_ids) == sorted(str(m.id) for m in messages)  # each exactly once
+    # Each channel sent its replies in the order they were queued.
+    for conversation, connector in zip(conversations, connectors, strict=True):
+        queued = [str(m.id) for m in messages if m.conversation_id == conversation.id]
+        assert [c.message_id for c in connector.calls] == queued
     assert sum(totals) == 30
     async with sessions() as session:
         jobs = (await session.scalars(select(OutboundJob))).all()
         states = set((await session.scalars(select(Message.delivery_state))).all())
     assert {(j.state, j.attempts) for j in jobs} == {("done", 1)}
     assert states == {"sent"}
+
+
+async def test_attachments_are_sent_from_the_blob_store(sessions: Sessions, tmp_path: Path) -> None:
+    conversation = await make_conversation(sessions)
+    files = [
+        OutboundFile("a.txt", "text/plain", *store_blob(tmp_path, b"first file")),
+        OutboundFile("b.png", "image/png", *store_blob(tmp_path, b"\x89PNG second")),
+    ]
+    async with sessions() as session, session.begin():
+        message = await queue_outbound(
+            session,
+            conversation_id=conversation.id,
+            text="see attached",
+            attachments=files,
+            now=T0,
+        )
+    connector = FakeConnector(
+        conversation.channel_id,
+        capabilities=Capabilities(supports_attachments=True, max_attachment_bytes=1024),
+    )
+
+    assert await dispatcher(sessions, connector, clock=Clock(), data_dir=tmp_path).run_once() == 1
+
+    [outbound] = connector.calls
+    assert [(a.filename, a.content_type, a.data) for a in outbound.attachments] == [
+        ("a.txt", "text/plain", b"first file"),
+        ("b.png", "image/png", b"\x89PNG second"),
+    ]
+    assert (await get(sessions, Message, id=message.id)).delivery_state == "sent"
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "expected"),
+    [
+        (Capabilities(), "this channel cannot send attachments"),
+        (
+            Capabilities(supports_attachments=True, max_attachment_bytes=10),
+            "this channel carries at most 10 bytes of attachments in total; these are 20 bytes",
+        ),
+        (Capabilities(can_send=False), "this channel cannot send replies"),
+    ],
+    ids=["unsupported", "too-large", "cannot-send"],
+)
+async def test_a_reply_the_channel_cannot_carry_fails_without_calling_the_provider(
+    sessions: Sessions, tmp_path: Path, capabilities: Capabilities, expected: str
+) -> None:
+    conversation = await make_conversation(sessions)
+    files = [
+        OutboundFile("a.txt", "text/plain", *store_blob(tmp_path, b"0123456789")),
+        OutboundFile("b.txt", "text/plain", *store_blob(tmp_path, b"abcdefghij")),
+    ]
+    async with sessions() as session, session.begin():
+        message = await queue_outbound(
+            session, conversation_id=conversation.id, text="hi", attachments=files, now=T0
+        )
+    connector = FakeConnector(conversation.channel_id, capabilities=capabilities)
+
+    assert await dispatcher(sessions, connector, clock=Clock(), data_dir=tmp_path).run_once() == 1
+
+    assert connector.calls == []
+    stored = await get(sessions, Message, id=message.id)
+    assert stored.delivery_state == "failed_permanent"
+    assert stored.delivery_error is not None and stored.delivery_error.startswith(expected)
+    assert (await get(sessions, OutboundJob, message_id=message.id)).state == "dead"
+
+
+async def test_a_missing_attachment_file_fails_permanently(
+    sessions: Sessions, tmp_path: Path
+) -> None:
+    conversation = await make_conversation(sessions)
+    gone = OutboundFile("contract.pdf", "application/pdf", "ab" * 32, 1234)  # never stored
+    async with sessions() as session, session.begin():
+        message = await queue_outbound(
+            session, conversation_id=conversation.id, text="hi", attachments=[gone], now=T0
+        )
+    connector = FakeConnector(
+        conversation.channel_id, capabilities=Capabilities(supports_attachments=True)
+    )
+
+    await dispatcher(sessions, connector, clock=Clock(), data_dir=tmp_path).run_once()
+
+    assert connector.calls == []
+    stored = await get(sessions, Message, id=message.id)
+    assert (stored.delivery_state, stored.delivery_error) == (
+        "failed_permanent",
+        "the attachment 'contract.pdf' is missing from the file store",
+    )
+
+
+async def test_a_channel_kind_without_replies_refuses_them(sessions: Sessions) -> None:
+    conversation = await make_conversation(
+        sessions, kind="webform", identity=("webform", "visitor-1")
+    )
+    message = await queue(sessions, conversation)
+    connector = FakeConnector(conversation.channel_id)
+
+    await dispatcher(sessions, connector, clock=Clock()).run_once()
+
+    assert connector.calls == []
+    stored = await get(sessions, Message, id=message.id)
+    assert (stored.delivery_state, stored.delivery_error) == (
+        "failed_permanent",
+        "replies cannot be sent on a webform channel",
+    )
+
+
+async def test_the_message_id_an_email_went_out_with_is_stored(sessions: Sessions) -> None:
+    conversation = await make_conversation(
+        sessions, kind="email", identity=("email", "ann@example.com")
+    )
+    message = await queue(sessions, conversation)
+    connector = FakeConnector(conversation.channel_id)
+    connector.rfc_message_id = " <reply-1@switchboard.example> "
+
+    await dispatcher(sessions, connector, clock=Clock()).run_once()
+
+    [outbound] = connector.calls
+    assert outbound.recipient == "ann@example.com"
+    stored = await get(sessions, Message, id=message.id)
+    # Stored as ingestion looks it up when a customer's reply cites it.
+    assert stored.rfc_message_id == "reply-1@switchboard.example"
 
 
 # --- crash recovery ---------------------------------------------------------------------------
@@ -655,6 +872,106 @@ async def test_failure_report_after_sent_records_the_error(sessions: Sessions) -
         "failed_permanent",
         "30003: unreachable handset",
     )
+
+
+async def test_a_report_before_the_send_is_recorded_is_kept_and_applied(
+    sessions: Sessions, bus: EventBus
+) -> None:
+    conversation = await make_conversation(sessions)
+    message = await queue(sessions, conversation)
+    channel = ChannelId(str(conversation.channel_id))
+    connector = FakeConnector(conversation.channel_id)
+    # Twilio's status callback beats its own API answer.
+    early = DeliveryUpdate(channel, ProviderMessageId("prov-1"), DeliveryState.DELIVERED, at=T0)
+    assert await apply_delivery_update(sessions, early) is False
+    kept = await get(sessions, PendingDeliveryReport, provider_message_id="prov-1")
+    assert (kept.channel_id, kept.state) == (conversation.channel_id, "delivered")
+
+    async with bus.subscribe() as events:
+        await dispatcher(sessions, connector, clock=Clock(), bus=bus).run_once()
+        received = [await events.get(timeout=5) for _ in range(2)]
+
+    stored = await get(sessions, Message, id=message.id)
+    assert (stored.delivery_state, stored.provider_message_id) == ("delivered", "prov-1")
+    assert [e.data["state"] for e in received if e] == ["sent", "delivered"]
+    assert await count(sessions, PendingDeliveryReport) == 0
+    [attempt] = await attempts_of(sessions, message.id)
+    assert attempt.delivery_state == "delivered"
+
+
+async def test_a_kept_report_that_raced_the_record_is_applied_by_the_next_round(
+    sessions: Sessions,
+) -> None:
+    conversation = await make_conversation(sessions)
+    message = await queue(sessions, conversation)
+    worker = dispatcher(sessions, FakeConnector(conversation.channel_id), clock=Clock())
+    await worker.run_once()
+    # Kept by a report whose transaction did not yet see the send's record.
+    async with sessions() as session, session.begin():
+        session.add(
+            PendingDeliveryReport(
+                channel_id=conversation.channel_id,
+                provider_message_id="prov-1",
+                state="failed_permanent",
+                error="30003: unreachable handset",
+                received_at=T0,
+            )
+        )
+
+    await worker.run_once()
+
+    stored = await get(sessions, Message, id=message.id)
+    assert (stored.delivery_state, stored.delivery_error) == (
+        "failed_permanent",
+        "30003: unreachable handset",
+    )
+    assert await count(sessions, PendingDeliveryReport) == 0
+
+
+async def test_kept_reports_nobody_claims_are_dropped_after_a_week(sessions: Sessions) -> None:
+    conversation = await make_conversation(sessions)
+    channel = ChannelId(str(conversation.channel_id))
+    stray = DeliveryUpdate(channel, ProviderMessageId("SM-unknown"), DeliveryState.DELIVERED)
+    assert await apply_delivery_update(sessions, stray, now=T0) is False
+    clock = Clock()
+    worker = dispatcher(sessions, clock=clock)
+
+    clock.advance(6 * 86400)
+    await worker.run_once()
+    assert await count(sessions, PendingDeliveryReport) == 1
+    clock.advance(2 * 86400)
+    await worker.run_once()
+    assert await count(sessions, PendingDeliveryReport) == 0
+
+
+async def test_a_retried_message_keeps_the_old_provider_id_in_history(sessions: Sessions) -> None:
+    conversation = await make_conversation(sessions)
+    message = await queue(sessions, conversation)
+    channel = ChannelId(str(conversation.channel_id))
+    clock = Clock()
+    worker = dispatcher(sessions, FakeConnector(conversation.channel_id), clock=clock)
+    await worker.run_once()
+    undelivered = DeliveryUpdate(
+        channel, ProviderMessageId("prov-1"), DeliveryState.FAILED_PERMANENT, error="30005"
+    )
+    assert await apply_delivery_update(sessions, undelivered) is True
+
+    async with sessions() as session, session.begin():
+        assert await retry_message(session, message.id, now=clock()) is True
+    assert (await get(sessions, Message, id=message.id)).provider_message_id is None
+    await worker.run_once()
+    # A late report about the first attempt lands in its history, not on the message.
+    late = DeliveryUpdate(channel, ProviderMessageId("prov-1"), DeliveryState.READ)
+    assert await apply_delivery_update(sessions, late) is False
+
+    stored = await get(sessions, Message, id=message.id)
+    assert (stored.delivery_state, stored.provider_message_id) == ("sent", "prov-2")
+    history = await attempts_of(sessions, message.id)
+    assert [(a.provider_message_id, a.delivery_state, a.error) for a in history] == [
+        ("prov-1", "read", "30005"),
+        ("prov-2", "sent", None),
+    ]
+    assert await count(sessions, PendingDeliveryReport) == 0
 
 
 # --- events ---------------------------------------------------------------------------------

@@ -206,6 +206,12 @@ class Rows:
         delivery_error: str | None = None,
         attachment: tuple[str, str, int] | None = None,
     ) -> Message:
+        async with self.sessions() as session, session.begin():
+            # Numbered as every writer numbers a conversation's messages: under its lock.
+            stored = await session.get(Conversation, conversation.id, with_for_update=True)
+            assert stored is not None
+            stored.last_seq += 1
+            seq = stored.last_seq
         message = Message(
             conversation_id=conversation.id,
             channel_id=conversation.channel_id,
@@ -213,6 +219,7 @@ class Rows:
             direction=direction,
             text=text,
             sent_at=sent_at,
+            seq=seq,
             delivery_state=delivery_state,
             delivery_error=delivery_error,
         )

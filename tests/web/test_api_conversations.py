@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from connectors.types import (
+    ChannelId,
+    ExternalId,
+    IdentityKind,
+    Inbound,
+    SenderHandle,
+    ThreadHints,
+)
 from tests.web.conftest import T0, ApiUser, Client, Rows, minutes
 from timeline.models import Conversation, Message, OutboundJob
 from web import auth
-from web.keys import BUS_KEY, SESSIONS_KEY
+from web.keys import BUS_KEY, INGESTOR_KEY, SESSIONS_KEY
 
 
 async def get_json(client: Client, user: ApiUser, path: str, **params: Any) -> Any:
@@ -149,6 +158,47 @@ async def test_messages_oldest_first_with_delivery_and_attachments(
         f"/api/v1/conversations/{uuid.uuid4()}/messages", headers=agent.headers
     )
     assert missing.status == 404
+
+
+async def test_a_late_message_with_an_older_date_is_never_behind_a_clients_cursor(
+    client: Client, agent: ApiUser, rows: Rows
+) -> None:
+    channel = await rows.channel("email")
+    ingestor = client.app[INGESTOR_KEY]
+    now = datetime.now(UTC)
+
+    def mail(external_id: str, at: datetime, cites: str | None = None) -> Inbound:
+        return Inbound(
+            channel_id=ChannelId(str(channel.id)),
+            external_id=ExternalId(external_id),
+            sender=SenderHandle(IdentityKind.EMAIL, "ann@example.com"),
+            text=external_id,
+            sent_at=at,
+            thread=ThreadHints(
+                message_id=f"<{external_id}@x>",
+                in_reply_to=cites,
+                references=(cites,) if cites else (),
+            ),
+        )
+
+    first = await ingestor.ingest(mail("a", now))
+    await ingestor.ingest(mail("b", now + minutes(1), "<a@x>"))
+    path = f"/api/v1/conversations/{first.conversation_id}/messages"
+    page_1 = await get_json(client, agent, path, limit=1)
+    page_2 = await get_json(client, agent, path, limit=1, cursor=page_1["next_cursor"])
+    assert [m["text"] for m in page_1["items"] + page_2["items"]] == ["a", "b"]
+    assert page_2["next_cursor"] is None
+    last_seen = page_2["items"][-1]["seq"]
+
+    # Delivered late, dated three days before everything the client has seen.
+    await ingestor.ingest(mail("c", now - timedelta(days=3), "<a@x>"))
+    since = await get_json(client, agent, path, after_seq=last_seen)
+    assert [m["text"] for m in since["items"]] == ["c"]
+    late = since["items"][0]
+    assert late["sent_at"] < page_2["items"][0]["sent_at"]  # its own date is kept and shown
+    assert late["arrived_at"] >= page_2["items"][0]["arrived_at"]
+    resumed = await get_json(client, agent, path, cursor=page_1["next_cursor"])
+    assert [m["text"] for m in resumed["items"]] == ["b", "c"]
 
 
 async def test_reply_is_queued_in_the_outbox(client: Client, agent: ApiUser, rows: Rows) -> None:

@@ -113,3 +113,17 @@ async def test_a_handler_cannot_drift_from_its_declaration(aiohttp_client: Any) 
     response = await client.post("/api/v1/drift", json={"name": "x"})
     assert response.status == 500
     assert (await response.json())["error"]["code"] == "internal_error"
+
+
+async def test_reply_documents_idempotency_key_and_refusals(client: Client) -> None:
+    spec = await document(client)
+    operation = spec["paths"]["/api/v1/conversations/{id}/messages"]["post"]
+    [header] = [p for p in operation["parameters"] if p["in"] == "header"]
+    assert header["name"] == "Idempotency-Key"
+    assert header["required"] is False
+    assert header["schema"]["maxLength"] == 255
+    assert "409" in header["description"]
+    assert set(operation["responses"]) >= {"201", "404", "409", "422"}
+    body_ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = spec["components"]["schemas"][body_ref.rsplit("/", 1)[1]]
+    assert {"text", "private", "channel_id", "attachments"} <= set(body["properties"])

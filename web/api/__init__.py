@@ -1,5 +1,9 @@
 """The REST API under /api/v1, and what its handlers share: ids in paths, keyset paging,
-events published after commit."""
+events published after commit.
+
+Handlers that only read open `READ_SESSIONS_KEY` sessions, which never wait for SQLite's
+write lock (timeline/db.py); handlers that write open `SESSIONS_KEY` sessions.
+"""
 
 from __future__ import annotations
 

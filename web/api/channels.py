@@ -26,7 +26,7 @@ from web import auth
 from web.api import after, cut, path_id, publish
 from web.api.schemas import ChannelCreate, ChannelOut, ChannelUpdate, Keyset, Page, PageQuery
 from web.errors import field_errors, not_found, validation_failed
-from web.keys import SECRET_BOX_KEY, SESSIONS_KEY
+from web.keys import READ_SESSIONS_KEY, SECRET_BOX_KEY, SESSIONS_KEY
 from web.openapi import ApiRoutes, parse_body, parse_query, respond
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ async def list_channels(request: web.Request) -> web.Response:
         statement = statement.where(position)
     if (visible := auth.visible_channel_ids(request)) is not None:
         statement = statement.where(Channel.id.in_(visible))
-    async with request.app[SESSIONS_KEY]() as session:
+    async with request.app[READ_SESSIONS_KEY]() as session:
         rows = (await session.scalars(statement)).all()
     page, next_cursor = cut(rows, query.limit, lambda row: Keyset(at=row.created_at, id=row.id))
     box = request.app[SECRET_BOX_KEY]
@@ -88,7 +88,7 @@ async def create_channel(request: web.Request) -> web.Response:
 async def get_channel(request: web.Request) -> web.Response:
     """One channel, secrets masked."""
     channel_id = path_id(request)
-    async with request.app[SESSIONS_KEY]() as session:
+    async with request.app[READ_SESSIONS_KEY]() as session:
         channel = await _visible_channel(session, request, channel_id)
     return respond(
         request, _channel_out(channel, _masked_stored(request.app[SECRET_BOX_KEY], channel))

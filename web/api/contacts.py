@@ -25,7 +25,7 @@ from web.api.schemas import (
     TimelineEventOut,
 )
 from web.errors import not_found, validation_failed
-from web.keys import SESSIONS_KEY
+from web.keys import READ_SESSIONS_KEY
 from web.openapi import ApiRoutes, parse_query, respond
 
 routes = ApiRoutes(tag="contacts")
@@ -64,7 +64,7 @@ async def list_contacts(request: web.Request) -> web.Response:
     if (visible := auth.visible_channel_ids(request)) is not None:
         seen = select(Conversation.contact_id).where(Conversation.channel_id.in_(visible))
         statement = statement.where(Contact.id.in_(seen))
-    async with request.app[SESSIONS_KEY]() as session:
+    async with request.app[READ_SESSIONS_KEY]() as session:
         rows = (await session.scalars(statement)).all()
         page, next_cursor = cut(
             rows,
@@ -79,7 +79,7 @@ async def list_contacts(request: web.Request) -> web.Response:
 async def get_contact(request: web.Request) -> web.Response:
     """One contact with its identities."""
     contact_id = path_id(request)
-    async with request.app[SESSIONS_KEY]() as session:
+    async with request.app[READ_SESSIONS_KEY]() as session:
         contact = await _visible_contact(session, request, contact_id)
         [item] = await _contact_outs(session, [contact])
     return respond(request, item)
@@ -111,7 +111,7 @@ async def contact_timeline(request: web.Request) -> web.Response:
         statement = statement.where(
             or_(event.conversation_id.is_(None), event.conversation_id.in_(shown))
         )
-    async with request.app[SESSIONS_KEY]() as session:
+    async with request.app[READ_SESSIONS_KEY]() as session:
         await _visible_contact(session, request, contact_id)
         rows = (await session.scalars(statement)).all()
         page, next_cursor = cut(

@@ -1,20 +1,36 @@
 """Conversations: the shared inbox's list with filters, one conversation, its messages,
-and replies (or private notes) queued through the durable outbox."""
+and replies (or private notes) queued through the durable outbox.
+
+Reads use read-only sessions (they never wait for SQLite's write lock). A reply is
+checked against its channel's capabilities before anything is stored, and is queued in
+one transaction with its `Idempotency-Key` row when the client sends one.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timeline.models import Attachment, Conversation, Message
-from timeline.outbox import UnknownConversation, do_queue_outbound
+from connectors.registry import spec_for
+from timeline.files import store_blob
+from timeline.models import Attachment, Channel, Conversation, Message, utcnow
+from timeline.outbox import (
+    OutboundFile,
+    UnknownConversation,
+    message_created_event,
+    queue_outbound,
+)
+from timeline.reply_limits import reply_refusals
 from web import auth
-from web.api import after, children_by_parent, cut, path_id
+from web.api import after, children_by_parent, cut, idempotency, path_id, publish
 from web.api.schemas import (
+    AttachmentIn,
     ConversationOut,
     ConversationQuery,
     Keyset,
@@ -24,7 +40,7 @@ from web.api.schemas import (
     Page,
 )
 from web.errors import not_found, validation_failed
-from web.keys import BUS_KEY, DISPATCHER_KEY, SESSIONS_KEY
+from web.keys import DISPATCHER_KEY, READ_SESSIONS_KEY, SESSIONS_KEY, SETTINGS_KEY
 from web.openapi import ApiRoutes, parse_body, parse_query, respond
 
 routes = ApiRoutes(tag="conversations")
@@ -52,7 +68,7 @@ async def list_conversations(request: web.Request) -> web.Response:
         statement = statement.where(position)
     if (visible := auth.visible_channel_ids(request)) is not None:
         statement = statement.where(Conversation.channel_id.in_(visible))
-    async with request.app[SESSIONS_KEY]() as session:
+    async with request.app[READ_SESSIONS_KEY]() as session:
         rows = (await session.scalars(statement)).all()
     page, next_cursor = cut(
         rows, query.limit, lambda row: Keyset(at=row.last_activity_at, id=row.id)
@@ -87,7 +103,7 @@ def _filtered(statement: Select[Conversation], query: ConversationQuery) -> Sele
 async def get_conversation(request: web.Request) -> web.Response:
     """One conversation."""
     conversation_id = path_id(request)
-    async with request.app[SESSIONS_KEY]() as session:
+    async with request.app[READ_SESSIONS_KEY]() as session:
         conversation = await visible_conversation(session, request, conversation_id)
     return respond(request, ConversationOut.of(conversation))
 
@@ -101,21 +117,32 @@ async def get_conversation(request: web.Request) -> web.Response:
     errors=[404],
 )
 async def list_messages(request: web.Request) -> web.Response:
-    """Messages, notes and activities of a conversation in the order they happened."""
+    """Messages, notes and activities of a conversation in the order they arrived.
+
+    Paged on `seq`, assigned in commit order: a message that arrives late with an older
+    date comes after everything a client has already paged through, never behind it.
+    """
     conversation_id = path_id(request)
     query = parse_query(request, MessageQuery)
     statement = (
         select(Message)
         .where(Message.conversation_id == conversation_id)
-        .order_by(Message.sent_at, Message.id)
+        .order_by(Message.seq, Message.id)
         .limit(query.limit + 1)
     )
-    if (position := after(Message.sent_at, Message.id, query.keyset, descending=False)) is not None:
-        statement = statement.where(position)
-    async with request.app[SESSIONS_KEY]() as session:
+    after_seq = query.after_seq
+    if query.keyset is not None:
+        if query.keyset.seq is None:
+            raise validation_failed({"cursor": "not a cursor of this list"})
+        after_seq = max(after_seq or 0, query.keyset.seq)
+    if after_seq is not None:
+        statement = statement.where(Message.seq > after_seq)
+    async with request.app[READ_SESSIONS_KEY]() as session:
         await visible_conversation(session, request, conversation_id)
         rows = (await session.scalars(statement)).all()
-        page, next_cursor = cut(rows, query.limit, lambda row: Keyset(at=row.sent_at, id=row.id))
+        page, next_cursor = cut(
+            rows, query.limit, lambda row: Keyset(at=row.arrived_at, id=row.id, seq=row.seq)
+        )
         items = await message_outs(session, page)
     return respond(request, Page[MessageOut](items=items, next_cursor=next_cursor))
 
@@ -127,29 +154,91 @@ async def list_messages(request: web.Request) -> web.Response:
     status=201,
     body=MessageCreate,
     response=MessageOut,
-    errors=[404],
+    errors=[404, 409, 422],
+    headers=[idempotency.HEADER_DOC],
 )
 async def create_message(request: web.Request) -> web.Response:
-    """Queue a reply on the conversation's channel (sent by the outbox worker), or store a note."""
+    """Queue a reply on the conversation's channel (sent by the outbox worker), or store a note.
+
+    A reply the channel cannot carry is refused before anything is stored (422 naming the
+    field). With an `Idempotency-Key`, a retry answers the first result (see
+    web/api/idempotency.py).
+    """
     user = auth.current_user(request)
     conversation_id = path_id(request)
     body = await parse_body(request, MessageCreate)
-    async with request.app[SESSIONS_KEY]() as session:
-        await visible_conversation(session, request, conversation_id)
+    claim = idempotency.claim_of(request, user.id, body)
+    async with request.app[READ_SESSIONS_KEY]() as session:
+        if claim is not None and (
+            earlier := await idempotency.earlier_answer(session, claim, utcnow())
+        ):
+            return earlier
+        conversation = await visible_conversation(session, request, conversation_id)
+        channel = await session.get(Channel, conversation.channel_id)
+    if channel is None:  # deleted since we looked
+        raise not_found("no such conversation")
+    check_reply(body, channel)
+    files = await _store_files(request.app[SETTINGS_KEY].data_dir, body.attachments)
     try:
-        message = await do_queue_outbound(
-            request.app[SESSIONS_KEY],
-            request.app[BUS_KEY],
-            conversation_id=conversation_id,
-            text=body.text,
-            author_id=user.id,
-            private=body.private,
-        )
+        message, answer = await _queue_reply(request, body, conversation_id, files, claim)
     except UnknownConversation as err:  # deleted since we looked
         raise not_found("no such conversation") from err
+    except idempotency.KeyTaken as taken:
+        async with request.app[READ_SESSIONS_KEY]() as session:
+            return await idempotency.winner_answer(session, taken.claim, utcnow())
+    await publish(request, message_created_event(message))
     if not body.private and (dispatcher := request.app.get(DISPATCHER_KEY)) is not None:
         dispatcher.wake()  # send now rather than at the dispatcher's next idle poll
-    return respond(request, MessageOut.of(message))
+    return respond(request, answer)
+
+
+def check_reply(body: MessageCreate, channel: Channel) -> None:
+    """422 naming each field the conversation's channel cannot carry (notes: channel_id only)."""
+    fields: dict[str, str] = {}
+    if body.channel_id is not None and body.channel_id != channel.id:
+        fields["channel_id"] = (
+            "replying on another channel is not available yet; "
+            "leave channel_id out or send the conversation's own"
+        )
+    if not body.private:
+        capabilities = spec_for(channel.kind).capabilities
+        for field, reason in reply_refusals(capabilities, body.text, body.attachments).items():
+            fields.setdefault(field, reason)
+    if fields:
+        raise validation_failed(fields, message="the channel cannot carry this reply")
+
+
+async def _store_files(data_dir: Path, attachments: Sequence[AttachmentIn]) -> list[OutboundFile]:
+    """Store the uploads in the blob store (off the event loop: decoding and disk writes)."""
+    files = []
+    for attachment in attachments:
+        sha256, size = await asyncio.to_thread(store_blob, data_dir, attachment.content())
+        files.append(OutboundFile(attachment.filename, attachment.content_type, sha256, size))
+    return files
+
+
+async def _queue_reply(
+    request: web.Request,
+    body: MessageCreate,
+    conversation_id: uuid.UUID,
+    files: Sequence[OutboundFile],
+    claim: idempotency.Claim | None,
+) -> tuple[Message, MessageOut]:
+    """The message, its job and the idempotency key in one transaction; nothing published."""
+    async with request.app[SESSIONS_KEY]() as session, session.begin():
+        key = None if claim is None else await idempotency.take(session, claim, utcnow())
+        message = await queue_outbound(
+            session,
+            conversation_id=conversation_id,
+            text=body.text,
+            author_id=auth.current_user(request).id,
+            private=body.private,
+            attachments=files,
+        )
+        [answer] = await message_outs(session, [message])
+        if key is not None:
+            idempotency.record(key, 201, answer, message.id)
+    return message, answer
 
 
 async def visible_conversation(

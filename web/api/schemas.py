@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -56,6 +57,7 @@ class Keyset(BaseModel):
 
     at: AwareDatetime
     id: uuid.UUID
+    seq: int | None = None  # lists ordered by a sequence number (a conversation's messages)
 
     def encode(self) -> str:
         """The cursor: urlsafe base64 (unpadded) of this keyset as JSON."""
@@ -249,7 +251,9 @@ class MessageOut(BaseModel):
     reply_text: str | None
     html: str | None = Field(description="sanitized")
     subject: str | None
-    sent_at: datetime
+    sent_at: datetime = Field(description="the sender's (provider's) date, as they gave it")
+    arrived_at: datetime = Field(description="when Switchboard received or queued it")
+    seq: int = Field(description="position in the conversation, in the order messages arrived")
     author_id: uuid.UUID | None
     delivery: DeliveryOut | None = Field(description="null for inbound messages and notes")
     attachments: list[AttachmentOut]
@@ -272,10 +276,62 @@ class MessageOut(BaseModel):
             html=row.html,
             subject=row.subject,
             sent_at=row.sent_at,
+            arrived_at=row.arrived_at,
+            seq=row.seq,
             author_id=row.author_id,
             delivery=delivery,
             attachments=[AttachmentOut.of(attachment) for attachment in attachments],
         )
+
+
+MAX_ATTACHMENTS = 10
+# RFC 6838 section 4.2 restricted names, type/subtype, without parameters.
+_MEDIA_TYPE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+)
+
+
+class AttachmentIn(Input):
+    """A file to send with a reply, its content base64-encoded."""
+
+    filename: str = Field(min_length=1, max_length=255, description="shown to the recipient")
+    content_type: str = Field(max_length=255, examples=["application/pdf", "image/png"])
+    data: str = Field(min_length=1, description="the file's bytes, base64 (RFC 4648 section 4)")
+
+    @field_validator("filename")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        # A name, never a path: connectors put it in MIME headers and provider uploads.
+        if any(c in "/\\" for c in value) or value in (".", ".."):
+            raise ValueError("must be a file name, not a path")
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("content_type")
+    @classmethod
+    def _media_type(cls, value: str) -> str:
+        if not _MEDIA_TYPE.fullmatch(value):
+            raise ValueError("must be a media type such as application/pdf, without parameters")
+        return value.lower()  # media types are case-insensitive (RFC 6838 section 4.2)
+
+    @field_validator("data")
+    @classmethod
+    def _base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except binascii.Error as err:
+            raise ValueError("must be base64-encoded") from err
+        return value
+
+    @property
+    def size(self) -> int:
+        """The decoded file's size in bytes, without decoding it (the data is valid base64)."""
+        return len(self.data) // 4 * 3 - self.data[-2:].count("=")
+
+    def content(self) -> bytes:
+        """The decoded file."""
+        return base64.b64decode(self.data, validate=True)
 
 
 class MessageCreate(Input):
@@ -283,6 +339,11 @@ class MessageCreate(Input):
 
     text: str = Field(min_length=1, max_length=100_000)
     private: bool = Field(default=False, description="a note for agents; never sent")
+    channel_id: uuid.UUID | None = Field(
+        default=None,
+        description="the channel to reply on; only the conversation's own channel for now",
+    )
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
     @field_validator("text")
     @classmethod
@@ -379,4 +440,12 @@ class ConversationQuery(PageQuery):
 
 
 class MessageQuery(PageQuery):
-    """Paging of a conversation's messages (oldest first)."""
+    """Paging of a conversation's messages in arrival order."""
+
+    after_seq: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description="only messages that arrived after the one with this `seq`: poll with the "
+        "last `seq` seen to get every message that arrived since, whatever its date",
+    )

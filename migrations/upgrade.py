@@ -1,4 +1,8 @@
-"""Applies the Alembic migrations to a database (the `switchboard migrate` command)."""
+"""Applies the Alembic migrations to a database (the `switchboard migrate` command).
+
+It lives beside the migrations, not in the core: migrations/env.py imports every
+package's tables (inbox included), so applying them depends on more than `timeline`.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,13 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import migrations
+SCRIPT_LOCATION = Path(__file__).parent
 
 
 def alembic_config(url: str | None = None) -> Config:
     """An Alembic config pointing at the installed `migrations` package."""
     config = Config()
-    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
     if url is not None:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
