@@ -3,7 +3,8 @@
 Synthetic workload: N messages from C contacts over four channel kinds (three channels
 of each kind, like a company with several mailboxes and numbers). Each contact writes on
 two or three channels of its kind; a third of the messages are replies into a
-conversation that already exists (emails carry In-Reply-To). Messages arrive from many
+conversation that already exists (emails carry In-Reply-To; each web form submission
+starts its own conversation, as the registry declares). Messages arrive from many
 concurrent senders, as webhooks and mailbox fetches do, and go through
 `Ingestor.ingest`, which groups concurrent arrivals into one transaction.
 
@@ -141,7 +142,12 @@ def build_workload(
                 raw=RawPayload("text/plain", text.encode()),
             )
         )
-    return Workload(lane_lists, len(events), contacts, len(pairs))
+    # Every web form submission starts its own conversation (connectors/registry.py);
+    # the other kinds thread a contact's messages on a channel into one.
+    conversations = sum(1 for pair in pairs if pair[1] != "webform") + sum(
+        1 for event in events if event[2] == "webform"
+    )
+    return Workload(lane_lists, len(events), contacts, conversations)
 
 
 async def prepare_database(

@@ -24,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import ApiToken, Role, User
-from timeline.models import utcnow
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; this only bounds the work per request
@@ -59,14 +58,6 @@ def verify_password(password_hash: str, password: str) -> bool:
     except (VerificationError, InvalidHashError):
         # VerificationError covers VerifyMismatchError (wrong password) and corrupt hashes.
         return False
-
-
-def password_needs_rehash(password_hash: str) -> bool:
-    """True when the hash was made with weaker parameters than the current ones."""
-    try:
-        return _hasher.check_needs_rehash(password_hash)
-    except InvalidHashError:
-        return True
 
 
 def check_email(email: str) -> str:
@@ -185,20 +176,6 @@ async def record_token_use(session: AsyncSession, token_id: uuid.UUID, now: date
     """Record that a token was used at `now`, and commit."""
     await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
     await session.commit()
-
-
-async def user_for_token(session: AsyncSession, token: str) -> User | None:
-    """The active user a bearer token belongs to, or None (unknown token, inactive user).
-
-    Records when the token was last used, at most once a minute (and then commits).
-    """
-    owner = await token_owner(session, token)
-    if owner is None:
-        return None
-    now = utcnow()
-    if owner.use_is_stale(now):
-        await record_token_use(session, owner.token_id, now)
-    return owner.user
 
 
 async def ensure_first_admin(

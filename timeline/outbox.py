@@ -347,22 +347,6 @@ async def _keep_in_history(
     )
 
 
-async def do_retry_message(
-    sessions: async_sessionmaker[AsyncSession], bus: EventBus, message_id: uuid.UUID
-) -> bool:
-    """`retry_message` in its own transaction; publishes `message.delivery` after commit."""
-    async with sessions() as session, session.begin():
-        changed = await retry_message(session, message_id)
-        conversation_id = await session.scalar(
-            select(Message.conversation_id).where(Message.id == message_id)
-        )
-    if changed and conversation_id is not None:
-        await publish_committed(
-            bus, [delivery_event(message_id, conversation_id, DeliveryState.QUEUED, None)]
-        )
-    return changed
-
-
 # --- provider delivery reports --------------------------------------------------------------
 
 

@@ -45,8 +45,9 @@ logger = logging.getLogger(__name__)
 ROLES = frozenset({"web", "worker"})
 API_TITLE = "Switchboard"
 API_VERSION = "1"
-# How long a stopping worker waits for the send in progress before cancelling it.
-DISPATCHER_STOP_SECONDS = 30.0
+# How long a stopping worker waits, beyond the send timeout, for the sends in flight to
+# be recorded before it cancels them (a cancelled send's outcome becomes unknown).
+DISPATCHER_STOP_MARGIN_SECONDS = 10.0
 
 
 def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Application:
@@ -131,12 +132,11 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     # The dispatcher finishes the sends in flight (each within the send timeout) and
     # records them before it returns.
     stop.set()
-    done, _ = await asyncio.wait({task}, timeout=DISPATCHER_STOP_SECONDS)
+    grace = settings.outbox_send_timeout_seconds + DISPATCHER_STOP_MARGIN_SECONDS
+    done, _ = await asyncio.wait({task}, timeout=grace)
     if not done:
         # An unfinished send keeps its lease; the outbox settles it after a restart.
-        logger.warning(
-            "outbox dispatcher did not stop in %ss; cancelling it", DISPATCHER_STOP_SECONDS
-        )
+        logger.warning("outbox dispatcher did not stop in %ss; cancelling it", grace)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -17,10 +17,12 @@ from inbox.users import (
     ensure_first_admin,
     hash_password,
     issue_token,
-    user_for_token,
+    record_token_use,
+    token_owner,
     verify_password,
 )
 from timeline.db import SessionFactory, session_factory
+from timeline.models import utcnow
 
 
 @pytest.fixture
@@ -106,12 +108,13 @@ async def test_token_round_trip(sessions: SessionFactory) -> None:
     assert len(token) > 40
 
     async with sessions() as session:
-        found = await user_for_token(session, token)
+        found = await token_owner(session, token)
         assert found is not None
-        assert found.id == user.id
-        assert await user_for_token(session, token + "x") is None
-        assert await user_for_token(session, "sb_" + "A" * 43) is None
-        assert await user_for_token(session, "") is None
+        assert found.user.id == user.id and found.last_used_at is None
+        await record_token_use(session, found.token_id, utcnow())
+        assert await token_owner(session, token + "x") is None
+        assert await token_owner(session, "sb_" + "A" * 43) is None
+        assert await token_owner(session, "") is None
 
     async with sessions() as session:
         rows = (await session.scalars(select(ApiToken))).all()
@@ -132,7 +135,7 @@ async def test_token_of_inactive_user_is_refused(sessions: SessionFactory) -> No
         user.is_active = False
         await session.commit()
     async with sessions() as session:
-        assert await user_for_token(session, token) is None
+        assert await token_owner(session, token) is None
 
 
 async def test_first_admin_with_generated_password(sessions: SessionFactory) -> None:

@@ -121,9 +121,6 @@ def _any_channel_config(schema: dict[str, Any]) -> None:
     ]
 
 
-CONFIG_MODELS = tuple(spec.config for spec in REGISTRY.values())
-
-
 class ChannelCreate(Input):
     """A channel to connect; `config` is validated by the kind's configuration model."""
 
