@@ -25,10 +25,8 @@ from sqlalchemy import (
     case,
     delete,
     func,
-    insert,
     or_,
     select,
-    text,
     tuple_,
     update,
 )
@@ -37,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import Grouping
 from connectors.types import Inbound, InboundAttachment
+from timeline.bulk import insert_rows
 from timeline.events import Event
 from timeline.ids import new_id
 from timeline.models import (
@@ -152,15 +151,6 @@ class BatchOutcome:
 _T = TypeVar("_T")
 
 
-def _bulk(table: Table) -> Any:
-    """A many-row INSERT sent as multi-row VALUES statements instead of one per row.
-
-    SQLAlchemy batches executemany into "insertmanyvalues" only when RETURNING is asked
-    for; asking for the (already known) ids is what buys the batching.
-    """
-    return insert(table).returning(table.c.id)
-
-
 def _padded(values: Iterable[_T]) -> list[_T]:
     """Distinct values in a stable order, padded to a power of two by repeating the last one.
 
@@ -204,12 +194,14 @@ async def ingest_batch(
         item = items[first_of[key]]
         status = ParseStatus.OK if item.identity else ParseStatus.NO_IDENTITY
         raw_rows.append(_raw_row(item, raw_ids[key], now, status, item.flag_reason))
-    stmt = (
-        _upsert_insert(conn, _raw)
-        .on_conflict_do_nothing(index_elements=["channel_id", "external_id"])
-        .returning(_raw.c.channel_id, _raw.c.external_id)
+    inserted = await insert_rows(
+        conn,
+        _raw,
+        raw_rows,
+        conflict=("channel_id", "external_id"),
+        returning=("channel_id", "external_id"),
     )
-    claimed = {(row[0], row[1]) for row in (await conn.execute(stmt, raw_rows)).all()}
+    claimed = {(row[0], row[1]) for row in inserted}
     for key, index in first_of.items():
         if key not in claimed and items[index].identity is not None:
             # Stored before but flagged (no identity, parser refused it): now that it is
@@ -322,8 +314,9 @@ async def _resolve_contacts(
         sender = items[wanted[k]].inbound.sender
         names[k] = sender.display_name if sender else None
     planned = {k: (new_id(), new_id()) for k in missing}
-    await conn.execute(
-        _bulk(_contact),
+    await insert_rows(
+        conn,
+        _contact,
         [
             {
                 "id": planned[k][1],
@@ -336,28 +329,24 @@ async def _resolve_contacts(
             for k in missing
         ],
     )
-    stmt = (
-        _upsert_insert(conn, _ident)
-        .on_conflict_do_nothing(index_elements=["kind", "value"])
-        .returning(_ident.c.kind, _ident.c.value)
+    inserted = await insert_rows(
+        conn,
+        _ident,
+        [
+            {
+                "id": planned[k][0],
+                "contact_id": planned[k][1],
+                "kind": k[0],
+                "value": k[1],
+                "display_name": names.get(k),
+                "created_at": now,
+            }
+            for k in missing
+        ],
+        conflict=("kind", "value"),
+        returning=("kind", "value"),
     )
-    won = {
-        (r[0], r[1])
-        for r in await conn.execute(
-            stmt,
-            [
-                {
-                    "id": planned[k][0],
-                    "contact_id": planned[k][1],
-                    "kind": k[0],
-                    "value": k[1],
-                    "display_name": names.get(k),
-                    "created_at": now,
-                }
-                for k in missing
-            ],
-        )
-    }
+    won = {(r[0], r[1]) for r in inserted}
     lost = [k for k in missing if k not in won]
     for k in missing:
         if k in won:
@@ -531,10 +520,9 @@ async def _store_messages(
             contact_id=contact_id,
         )
     message_rows.sort(key=lambda row: (str(row["channel_id"]), row["external_id"]))
-    await conn.execute(_bulk(_msg), message_rows)
-    if attachment_rows:
-        await conn.execute(_bulk(_attach), attachment_rows)
-    await conn.execute(_bulk(_event), event_rows)
+    await insert_rows(conn, _msg, message_rows)
+    await insert_rows(conn, _attach, attachment_rows)
+    await insert_rows(conn, _event, event_rows)
 
     # 6. Contacts' last activity, for "most recent customers" lists; never backwards.
     latest: dict[uuid.UUID, datetime] = {}
@@ -670,14 +658,6 @@ async def _open_conversations(
     now: datetime,
 ) -> list[Candidate]:
     """Insert new conversations; returns those whose thread another transaction opened."""
-    stmt = (
-        _upsert_insert(conn, _conv)
-        .on_conflict_do_nothing(
-            index_elements=["channel_id", "contact_id", "thread_key"],
-            index_where=text(OPEN_THREAD_WHERE),  # the partial index, verbatim
-        )
-        .returning(_conv.c.id)
-    )
     rows = []
     for conv in opened:
         state = states[conv.id]
@@ -699,7 +679,15 @@ async def _open_conversations(
                 "reopen_count": 0,
             }
         )
-    won = {r[0] for r in await conn.execute(stmt, rows)}
+    inserted = await insert_rows(
+        conn,
+        _conv,
+        rows,
+        conflict=("channel_id", "contact_id", "thread_key"),
+        conflict_where=OPEN_THREAD_WHERE,  # the partial index's predicate, verbatim
+        returning=("id",),
+    )
+    won = {r[0] for r in inserted}
     return [conv for conv in opened if conv.id not in won]
 
 

@@ -356,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
         "re-parse stored raw inbound payloads (after a parser fix)",
         _cmd_reprocess,
         "Re-parse stored raw inbound payloads and ingest what now parses. By default only "
-        "the flagged ones (no identity, failed); --all takes every stored payload. "
+        "the flagged ones (no identity, a failed parse, refused by the database); --all "
+        "takes every stored payload. "
         "Ingestion is idempotent: messages already stored are not stored twice.",
     )
     reprocess_parser.add_argument(

@@ -7,11 +7,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import timeline.ingest
 from connectors.registry import spec_for
 from timeline.crypto import SecretBox
 from timeline.db import SessionFactory, session_factory
@@ -87,7 +89,9 @@ async def ingestor(
 async def wait_for_lock_waiters(engine: AsyncEngine, expected: int = 1) -> int:
     """How many sessions of this database wait on a lock, once `expected` do (or after 60 s).
 
-    The bound only turns a hang into a failure on a loaded machine; it asserts no timing.
+    Each look is its own transaction: PostgreSQL keeps one snapshot of pg_stat_activity
+    per transaction, so polling inside one would see the first answer forever. The bound
+    only turns a hang into a failure on a loaded machine; it asserts no timing.
     """
     waiting = 0
     async with engine.connect() as probe:
@@ -101,7 +105,20 @@ async def wait_for_lock_waiters(engine: AsyncEngine, expected: int = 1) -> int:
                 )
                 or 0
             )
+            await probe.rollback()
             if waiting >= expected:
                 break
             await asyncio.sleep(0.02)
     return waiting
+
+
+def refuse_batches_with(monkeypatch: pytest.MonkeyPatch, text: str, error: Exception) -> None:
+    """Make every ingestion batch holding a message whose text is `text` raise `error`."""
+    real = timeline.ingest.ingest_batch
+
+    async def refuse(conn: Any, items: Any, **kwargs: Any) -> Any:
+        if any(item.inbound.text == text for item in items):
+            raise error
+        return await real(conn, items, **kwargs)
+
+    monkeypatch.setattr(timeline.ingest, "ingest_batch", refuse)

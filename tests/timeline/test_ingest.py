@@ -23,7 +23,7 @@ from connectors.types import (
     SenderHandle,
     ThreadHints,
 )
-from tests.timeline.conftest import MakeChannel, wait_for_lock_waiters
+from tests.timeline.conftest import MakeChannel, refuse_batches_with, wait_for_lock_waiters
 from timeline.crypto import SecretBox
 from timeline.db import SessionFactory
 from timeline.events import EventBus, InProcessBus
@@ -402,14 +402,7 @@ async def test_one_bad_message_does_not_fail_its_batch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     channel = await make_channel("email")
-    real = timeline.ingest.ingest_batch
-
-    async def fail_on_poison(conn: Any, items: Any, **kwargs: Any) -> Any:
-        if any(item.inbound.text == "poison" for item in items):
-            raise ValueError("parser bug")
-        return await real(conn, items, **kwargs)
-
-    monkeypatch.setattr(timeline.ingest, "ingest_batch", fail_on_poison)
+    refuse_batches_with(monkeypatch, "poison", ValueError("parser bug"))
     messages = [inbound(channel, f"m{n}", text="poison" if n == 3 else "ok") for n in range(8)]
     outcomes = await asyncio.gather(*(ingestor.ingest(m) for m in messages))
     assert [o.status for o in outcomes] == ["created"] * 3 + ["flagged"] + ["created"] * 4

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,7 +26,7 @@ from connectors.types import (
     SenderHandle,
     ThreadHints,
 )
-from tests.timeline.conftest import MakeChannel
+from tests.timeline.conftest import MakeChannel, refuse_batches_with
 from tests.timeline.test_ingest import count, inbound
 from timeline.db import SessionFactory
 from timeline.identity import IdentityError, normalize_identity
@@ -129,14 +128,7 @@ async def test_ingest_many_stores_the_good_messages_of_a_chunk_with_a_bad_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     channel = await make_channel("telegram")
-    real = timeline.ingest.ingest_batch
-
-    async def refuse_poison(conn: Any, items: Any, **kwargs: Any) -> Any:
-        if any(item.inbound.text == "poison" for item in items):
-            raise ValueError("value refused")
-        return await real(conn, items, **kwargs)
-
-    monkeypatch.setattr(timeline.ingest, "ingest_batch", refuse_poison)
+    refuse_batches_with(monkeypatch, "poison", ValueError("value refused"))
     results = await ingestor.ingest_many(
         [
             inbound(channel, "t1", IdentityKind.TELEGRAM, "1"),
