@@ -37,10 +37,11 @@ from tests.timeline.test_outbox import (
 )
 from timeline.channel_state import record_health
 from timeline.clock import database_now
-from timeline.dispatcher import NOT_RUNNING, Dispatcher
+from timeline.dispatcher import Dispatcher
 from timeline.events import InProcessBus
 from timeline.models import Channel, Conversation, Message, OutboundJob
 from timeline.outbox import OUTCOME_UNKNOWN, queue_outbound
+from timeline.parking import NOT_RUNNING
 from web.settings import Settings
 
 WAIT = 30  # seconds: a generous guard for events, never a measurement

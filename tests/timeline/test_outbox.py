@@ -585,6 +585,33 @@ async def test_two_dispatchers_never_send_a_job_twice(
     assert states == {"sent"}
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_later_reply_never_overtakes_one_another_worker_is_claiming(
+    sessions: Sessions, engine: AsyncEngine
+) -> None:
+    # Another worker has locked the channel's first job (it is between picking it and
+    # taking the channel's claim lock); this worker must not send the second one first.
+    conversation = await make_conversation(sessions)
+    first, second = (
+        await queue(sessions, conversation, "1"),
+        await queue(sessions, conversation, "2"),
+    )
+    connector = FakeConnector(conversation.channel_id)
+    worker = dispatcher(sessions, connector, clock=Clock(), worker_id="a")
+    async with engine.connect() as other:
+        await other.execute(
+            select(OutboundJob.id)
+            .where(OutboundJob.message_id == first.id)
+            .with_for_update(skip_locked=True)
+        )
+        assert await worker.run_once() == 0
+        assert connector.calls == []
+        await other.rollback()
+    while await worker.run_once():
+        pass
+    assert [c.message_id for c in connector.calls] == [str(first.id), str(second.id)]
+
+
 async def test_attachments_are_sent_from_the_blob_store(sessions: Sessions, tmp_path: Path) -> None:
     conversation = await make_conversation(sessions)
     files = [

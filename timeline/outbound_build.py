@@ -1,0 +1,189 @@
+"""Building the `Outbound` a connector sends from a queued reply, at send time.
+
+The message is addressed when it is sent, not when it was queued, so a reply follows
+the contact through a merge: to the address the customer last wrote from in this
+conversation, else their first one on the channel's identity kind (connectors/registry.py
+names it). Email threading hints (In-Reply-To, a short References list) come from the
+conversation's stored Message-IDs.
+
+The channel's limits are applied with the same check the REST API applies before it
+accepts a reply (`reply_refusals` in timeline/reply_limits.py), so a limit is worded
+alike wherever it refuses a reply: once on the stored sizes before the files are read,
+and once on the built message (`check_capabilities`). A message the channel cannot
+carry, a contact with no address on the channel, or a missing attachment file is a
+permanent failure (`Failed`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectors.base import Capabilities
+from connectors.registry import spec_for
+from connectors.types import ChannelId, IdentityKind, Outbound, OutboundAttachment, ThreadHints
+from timeline.files import blob_path
+from timeline.models import Attachment, Channel, Conversation, Direction, Identity, Message
+from timeline.reply_limits import Sized, reply_refusals
+from timeline.send_outcome import Failed
+
+logger = logging.getLogger(__name__)
+
+_MAX_REFERENCES = 20  # email References kept short: enough for every client to thread
+
+
+async def build_outbound(
+    session: AsyncSession, message_id: uuid.UUID, capabilities: Capabilities, data_dir: Path
+) -> Outbound | Failed:
+    """The message as the connector sends it, addressed at send time (after any merge)."""
+    row = (
+        await session.execute(
+            select(Message, Channel.kind, Conversation.subject)
+            .join(Channel, Channel.id == Message.channel_id)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Message.id == message_id)
+        )
+    ).first()
+    if row is None:
+        return Failed("the message no longer exists", permanent=True)
+    message, channel_kind, conversation_subject = row
+    try:
+        identity_kind = spec_for(channel_kind).recipient_kind
+    except KeyError:
+        identity_kind = None
+    if identity_kind is None:
+        return Failed(f"replies cannot be sent on a {channel_kind} channel", permanent=True)
+    recipient = await _recipient(session, message, identity_kind)
+    if recipient is None:
+        return Failed(
+            f"the contact has no {identity_kind.value} to send to on this channel",
+            permanent=True,
+        )
+    files = list(
+        await session.scalars(
+            select(Attachment)
+            .where(Attachment.message_id == message.id)
+            .order_by(Attachment.created_at, Attachment.id)
+        )
+    )
+    # Checked before the files are read: they may be large.
+    refusal = _refusal(capabilities, message.text, files)
+    if refusal is not None:
+        return Failed(refusal, permanent=True)
+    attachments = await asyncio.to_thread(_load_files, data_dir, files) if files else ()
+    if isinstance(attachments, Failed):
+        return attachments
+    references = list(
+        await session.scalars(
+            select(Message.rfc_message_id)
+            .where(
+                Message.conversation_id == message.conversation_id,
+                Message.rfc_message_id.is_not(None),
+                Message.id != message.id,
+            )
+            .order_by(Message.sent_at.desc(), Message.id.desc())
+            .limit(_MAX_REFERENCES)
+        )
+    )
+    references.reverse()
+    in_reply_to = await session.scalar(
+        select(Message.rfc_message_id)
+        .where(
+            Message.conversation_id == message.conversation_id,
+            Message.direction == Direction.IN.value,
+            Message.rfc_message_id.is_not(None),
+        )
+        .order_by(Message.sent_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+    subject = message.subject or conversation_subject
+    return Outbound(
+        channel_id=ChannelId(str(message.channel_id)),
+        message_id=str(message.id),
+        recipient=recipient,
+        text=message.text,
+        html=message.html if capabilities.supports_html else None,
+        subject=subject if capabilities.supports_subject else None,
+        thread=ThreadHints(
+            in_reply_to=in_reply_to,
+            references=tuple(r for r in references if r is not None),
+            subject=subject,
+        ),
+        attachments=attachments,
+    )
+
+
+def check_capabilities(outbound: Outbound, capabilities: Capabilities) -> str | None:
+    """Why the channel cannot carry this message, or None when it can.
+
+    The same check the REST API applies before it accepts a reply (timeline/reply_limits.py),
+    so a limit is worded alike wherever it refuses a reply.
+    """
+    sizes = [_Size(len(attachment.data)) for attachment in outbound.attachments]
+    return _refusal(capabilities, outbound.text, sizes)
+
+
+def _refusal(capabilities: Capabilities, text: str, files: Sequence[Sized]) -> str | None:
+    """The channel's refusals (timeline/reply_limits.py) as one reason, or None."""
+    refusals = reply_refusals(capabilities, text, files)
+    return "; ".join(refusals.values()) if refusals else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Size:
+    """A file's size, as `reply_refusals` takes it."""
+
+    size: int
+
+
+def _load_files(
+    data_dir: Path, files: Sequence[Attachment]
+) -> tuple[OutboundAttachment, ...] | Failed:
+    """The attachments' bytes from the blob store (runs in a thread: files may be large)."""
+    loaded = []
+    for file in files:
+        name = file.filename or "attachment"
+        try:
+            data = blob_path(data_dir, file.sha256).read_bytes()
+        except (OSError, ValueError) as err:
+            logger.warning(
+                "attachment %s (sha256 %s) of message %s unreadable: %s",
+                file.id,
+                file.sha256,
+                file.message_id,
+                err,
+            )
+            return Failed(f"the attachment {name!r} is missing from the file store", permanent=True)
+        loaded.append(OutboundAttachment(filename=name, content_type=file.content_type, data=data))
+    return tuple(loaded)
+
+
+async def _recipient(session: AsyncSession, message: Message, kind: IdentityKind) -> str | None:
+    """The address the customer last wrote from in this conversation, else their first one."""
+    last_used = await session.scalar(
+        select(Identity.value)
+        .join(Message, Message.sender_identity_id == Identity.id)
+        .where(
+            Message.conversation_id == message.conversation_id,
+            Message.direction == Direction.IN.value,
+            Identity.contact_id == message.contact_id,
+            Identity.kind == kind.value,
+        )
+        .order_by(Message.sent_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+    if last_used is not None:
+        return last_used
+    return await session.scalar(
+        select(Identity.value)
+        .where(Identity.contact_id == message.contact_id, Identity.kind == kind.value)
+        .order_by(Identity.created_at, Identity.id)
+        .limit(1)
+    )
