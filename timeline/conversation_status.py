@@ -16,10 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timeline.models import Conversation, ConversationStatus, TimelineEvent, utcnow
-
-
-class UnknownConversation(LookupError):
-    """No such conversation."""
+from timeline.outbox import UnknownConversation
 
 
 class ConversationMoved(Exception):
