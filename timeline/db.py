@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -104,6 +104,42 @@ def _sqlite_begin(connection: Connection) -> None:
             connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     else:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# PostgreSQL: deadlock_detected, serialization_failure. A fresh attempt settles them.
+_CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+# Connection exceptions, insufficient resources, operator intervention (shutdown).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def sqlstate(err: DBAPIError) -> str | None:
+    """The SQLSTATE of a PostgreSQL error (None for SQLite and non-server errors)."""
+    orig = err.orig
+    code = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
+    )
+    return code if isinstance(code, str) else None
+
+
+def is_conflict(err: Exception) -> bool:
+    """A deadlock or serialization failure: the same transaction may succeed if retried."""
+    return isinstance(err, DBAPIError) and sqlstate(err) in _CONFLICT_SQLSTATES
+
+
+def is_unavailable(err: Exception) -> bool:
+    """The database could not take anything right now, whatever was asked of it.
+
+    Connection trouble, resources, shutdown, SQLite's lock timeout: worth retrying later,
+    unlike a refusal of the values themselves (too long, NUL, a constraint).
+    """
+    if isinstance(err, OSError | OperationalError | InterfaceError):
+        return True  # TimeoutError and ConnectionError are OSErrors
+    if isinstance(err, DBAPIError):
+        if err.connection_invalidated:
+            return True
+        state = sqlstate(err)
+        return state is not None and state.startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
+    return False
 
 
 def is_busy(err: DBAPIError) -> bool:

@@ -63,9 +63,11 @@ idempotency cannot be known). If a hung worker's send does return after its job 
 recovered, its outcome is still recorded (timeline/delivery_record.py).
 ``lease_seconds`` must exceed ``send_timeout``.
 
-Recording. A database error while recording an outcome is retried with backoff until the
-outcome is stored (after `run`'s stop is set, once more), so a known outcome is never
-turned into an unknown one by a database hiccup.
+Recording. A database that is unavailable (or a deadlock) while recording an outcome is
+retried with backoff until the outcome is stored (after `run`'s stop is set, once more),
+so a known outcome is never turned into an unknown one by a database hiccup. A refusal of
+the values themselves would be refused forever: it is logged and the lease settles the
+job (reasons are made storable before that can happen: timeline/send_outcome.py).
 
 Housekeeping, once per round: settle expired leases, resume parked jobs, apply kept
 delivery reports whose provider id is known by now, and drop those older than a week.
@@ -94,6 +96,7 @@ from connectors.errors import AuthError, PermanentError, TransientError
 from connectors.registry import spec_for
 from connectors.types import DELIVERY_RANK, ChannelId, DeliveryState
 from timeline.clock import database_now
+from timeline.db import is_conflict, is_unavailable
 from timeline.delivery_record import Claim, record_accepted, record_failure, record_parked
 from timeline.events import Event, EventBus, publish_committed
 from timeline.ids import new_id
@@ -118,9 +121,6 @@ DEFAULT_RETRY_PERIOD = timedelta(hours=24)
 _QUEUE_ORDER = (OutboundJob.next_attempt_at, OutboundJob.created_at, OutboundJob.id)
 _SENDING_RANK = DELIVERY_RANK[DeliveryState.SENDING]
 _RECORD_RETRY_CAP = 30.0  # seconds between attempts to store an outcome, at most
-# What a failed attempt to store an outcome may raise and still succeed later: the
-# database or the network to it (TimeoutError is an OSError).
-_RECORD_ERRORS = (SQLAlchemyError, OSError)
 
 
 def retry_delay(
@@ -635,7 +635,16 @@ class Dispatcher:
         while True:
             try:
                 return await self._record(claim, outcome)
-            except _RECORD_ERRORS as err:
+            except (SQLAlchemyError, OSError) as err:
+                if not (is_unavailable(err) or is_conflict(err)):
+                    # The database refuses what we record: trying again would refuse it
+                    # again, forever. The lease settles the job (module docstring).
+                    logger.exception(
+                        "outbound job %s (message %s): the database refused its outcome",
+                        claim.job_id,
+                        claim.message_id,
+                    )
+                    return []
                 if self._stop.is_set():
                     logger.error(
                         "outbound job %s (message %s): could not record its outcome before "

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from connectors.base import Grouping
 from connectors.registry import spec_for
 from connectors.types import Inbound
 from timeline.crypto import SecretBox, SecretBoxError
-from timeline.db import SessionFactory
+from timeline.db import SessionFactory, is_conflict, is_unavailable
 from timeline.events import EventBus, publish_committed
 from timeline.files import store_blob
 from timeline.identity import IdentityError, normalize_identity
@@ -48,11 +48,6 @@ from timeline.storable import bounded_key, clean, storable_inbound
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-# PostgreSQL: deadlock_detected, serialization_failure. Retried with the whole batch.
-_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
-# Connection trouble, resources, shutdown: the database cannot take anything right now,
-# which says nothing about the message (the connector keeps it and tries again).
-_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
 MAX_ERROR_LENGTH = 2000
 
 __all__ = ["IngestError", "IngestResult", "Ingestor", "check_inbound"]
@@ -324,7 +319,7 @@ class Ingestor:
         try:
             return await self._commit(items)
         except Exception as err:
-            if _unavailable(err):
+            if is_unavailable(err):
                 raise
             if len(items) > 1:
                 logger.warning(
@@ -370,7 +365,7 @@ class Ingestor:
                 retryable = (
                     not isinstance(err, DBAPIError)
                     or isinstance(err, IntegrityError)
-                    or _sqlstate(err) in _RETRY_SQLSTATES
+                    or is_conflict(err)
                 )
                 if not retryable or attempt == MAX_ATTEMPTS:
                     raise
@@ -378,26 +373,6 @@ class Ingestor:
                 await asyncio.sleep(0.01 * attempt)
         await publish_committed(self._bus, outcome.events)
         return outcome.results
-
-
-def _sqlstate(err: DBAPIError) -> str | None:
-    orig = err.orig
-    code = getattr(orig, "sqlstate", None) or getattr(
-        getattr(orig, "__cause__", None), "sqlstate", None
-    )
-    return code if isinstance(code, str) else None
-
-
-def _unavailable(err: Exception) -> bool:
-    """True when the database could not take anything, whatever the message."""
-    if isinstance(err, OSError | TimeoutError | OperationalError | InterfaceError):
-        return True
-    if isinstance(err, DBAPIError):
-        if err.connection_invalidated:
-            return True
-        state = _sqlstate(err)
-        return state is not None and state.startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
-    return False
 
 
 def _reason(err: Exception) -> str:

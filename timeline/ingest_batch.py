@@ -126,8 +126,7 @@ class _ConvState:
     def add(self, at: datetime, subject: str | None = None) -> None:
         """Count one more message of the batch, at `at`."""
         self.count += 1
-        self.first_at = at if self.first_at is None else min(self.first_at, at)
-        self.last_at = at if self.last_at is None else max(self.last_at, at)
+        self._widen(at)
         if self.subject is None:
             self.subject = subject
 
@@ -136,8 +135,11 @@ class _ConvState:
         self.count += other.count
         for at in (other.first_at, other.last_at):
             if at is not None:
-                self.first_at = at if self.first_at is None else min(self.first_at, at)
-                self.last_at = at if self.last_at is None else max(self.last_at, at)
+                self._widen(at)
+
+    def _widen(self, at: datetime) -> None:
+        self.first_at = at if self.first_at is None else min(self.first_at, at)
+        self.last_at = at if self.last_at is None else max(self.last_at, at)
 
 
 @dataclass(slots=True)
@@ -420,7 +422,7 @@ async def _store_messages(
     #    this message reopens it) or waits and sees the message.
     existing = sorted((s for s in states.values() if not s.is_new), key=lambda s: str(s.id))
     if existing:
-        await _touch_existing(conn, existing, now)
+        await _touch_existing(conn, existing)
 
     # 5. Messages (numbered in their conversation), attachments and timeline events.
     seq: dict[uuid.UUID, int] = {s.id: s.seq_base for s in states.values()}
@@ -723,18 +725,11 @@ async def _adopt_existing(
         chosen[index] = replacements.get(current.id, current)
 
 
-async def _touch_existing(conn: AsyncConnection, existing: list[_ConvState], now: datetime) -> None:
+async def _touch_existing(conn: AsyncConnection, existing: list[_ConvState]) -> None:
     """Lock, re-read and update the existing conversations a batch appends to."""
     locked = (
         await conn.execute(
-            select(
-                _conv.c.id,
-                _conv.c.status,
-                _conv.c.resolved_at,
-                _conv.c.snoozed_until,
-                _conv.c.reopen_count,
-                _conv.c.last_seq,
-            )
+            select(_conv.c.id, _conv.c.status, _conv.c.last_seq)
             .where(_conv.c.id.in_(_padded(s.id for s in existing)))
             .order_by(_conv.c.id)
             .with_for_update()
@@ -748,17 +743,12 @@ async def _touch_existing(conn: AsyncConnection, existing: list[_ConvState], now
             # Deleted since it was chosen: route the batch again.
             raise RetryBatch(f"conversation {state.id} disappeared")
         state.seq_base = row.last_seq
-        woken = row.status != ConversationStatus.OPEN.value
-        if woken:
+        if row.status != ConversationStatus.OPEN.value:
             state.woken_from = row.status
-        from_resolved = row.status == ConversationStatus.RESOLVED.value
         params.append(
             {
                 "b_id": state.id,
-                "b_status": ConversationStatus.OPEN.value,
-                "b_resolved_at": None if woken else row.resolved_at,
-                "b_snoozed_until": None if woken else row.snoozed_until,
-                "b_reopen_count": row.reopen_count + (1 if from_resolved else 0),
+                "b_reopened": 1 if row.status == ConversationStatus.RESOLVED.value else 0,
                 "b_seq": row.last_seq + state.count,
                 "b_count": state.count,
                 "b_last": state.last_at,
@@ -799,11 +789,12 @@ _TOUCH_CONVERSATION = (
     update(_conv)
     .where(_conv.c.id == bindparam("b_id"))
     .values(
-        # Absolute values, read under the row lock this transaction holds (_touch_existing).
-        status=bindparam("b_status"),
-        resolved_at=bindparam("b_resolved_at", type_=UTCDateTime()),
-        snoozed_until=bindparam("b_snoozed_until", type_=UTCDateTime()),
-        reopen_count=bindparam("b_reopen_count"),
+        # A customer message leaves its conversation open, whatever it was. The counts are
+        # computed from the row as read under the lock this transaction holds.
+        status=ConversationStatus.OPEN.value,
+        resolved_at=None,
+        snoozed_until=None,
+        reopen_count=_conv.c.reopen_count + bindparam("b_reopened"),
         last_seq=bindparam("b_seq"),
         message_count=_conv.c.message_count + bindparam("b_count"),
         last_activity_at=_greatest(_conv.c.last_activity_at, _b_last),

@@ -67,6 +67,7 @@ from timeline.models import (
     TimelineEvent,
     utcnow,
 )
+from timeline.send_outcome import storable_reason
 from timeline.storable import bounded_key
 
 logger = logging.getLogger(__name__)
@@ -372,7 +373,7 @@ async def apply_delivery_update(
     state = DeliveryState(update.state)
     provider_id = provider_key(update.provider_message_id)
     failed = state in (DeliveryState.FAILED_PERMANENT, DeliveryState.FAILED_TEMPORARY)
-    error = (update.error or "the provider reported a failure") if failed else None
+    error = storable_reason(update.error or "the provider reported a failure") if failed else None
     async with sessions() as session, session.begin():
         received_at = now or await database_now(session)
         known, events = await _apply_report(

@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy import update as sql_update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import timeline.models
@@ -418,6 +418,41 @@ async def test_an_outcome_is_recorded_once_the_database_answers_again(
     stored = await get(sessions, Message, id=message.id)
     assert stored.delivery_state == expected
     assert stored.delivery_error != OUTCOME_UNKNOWN
+    assert len(connector.calls) == 1
+
+
+class RefusingSessions(async_sessionmaker[AsyncSession]):
+    """A session factory whose next `refuse` sessions fail as a database refusing values."""
+
+    refuse = 0
+    refused = 0
+
+    def __call__(self, **local_kw: Any) -> AsyncSession:
+        if self.refuse > 0:
+            self.refuse -= 1
+            self.refused += 1
+            raise DataError("UPDATE", {}, ValueError("invalid byte sequence"))
+        return super().__call__(**local_kw)
+
+
+async def test_an_outcome_the_database_refuses_is_not_retried_forever(
+    sessions: Sessions,
+) -> None:
+    conversation = await make_conversation(sessions)
+    message = await queue(sessions, conversation)
+    refusing = RefusingSessions(sessions.kw["bind"], expire_on_commit=False)
+    connector = FakeConnector(conversation.channel_id)
+
+    async def database_refuses() -> None:
+        refusing.refuse = 1  # the attempt to record; a retry would be the second
+
+    connector.during_send = database_refuses
+    worker = dispatcher(refusing, connector, clock=Clock(), record_retry_base=0.01)
+
+    assert await asyncio.wait_for(worker.run_once(), timeout=WAIT) == 1
+    assert refusing.refused == 1  # one refusal, no retry loop
+    job = await get(sessions, OutboundJob, message_id=message.id)
+    assert job.state == "sending"  # left for its lease to settle
     assert len(connector.calls) == 1
 
 

@@ -425,6 +425,40 @@ async def test_transient_failure_is_retried_then_sent(sessions: Sessions) -> Non
     ]
 
 
+async def test_a_providers_reason_with_nul_and_broken_unicode_is_recorded(
+    sessions: Sessions,
+) -> None:
+    # PostgreSQL refuses NUL in text: the provider's words must not stop the recording.
+    conversation = await make_conversation(sessions)
+    message = await queue(sessions, conversation)
+    raw_reply = "451 \x00try later \ud800" + "x" * 5000
+    connector = FakeConnector(conversation.channel_id, failures=[TransientError(raw_reply)])
+    clock = Clock()
+    worker = dispatcher(sessions, connector, clock=clock)
+    assert await worker.run_once() == 1
+    failed = await get(sessions, Message, id=message.id)
+    assert failed.delivery_state == "failed_temporary"
+    assert failed.delivery_error is not None
+    assert failed.delivery_error.startswith("451 try later \ufffd")
+    assert len(failed.delivery_error) == 2000
+    job = await get(sessions, OutboundJob, message_id=message.id)
+    assert job.last_error == failed.delivery_error
+
+    clock.advance(10)
+    assert await worker.run_once() == 1  # sent, as prov-2
+    changed = await apply_delivery_update(
+        sessions,
+        DeliveryUpdate(
+            ChannelId(str(conversation.channel_id)),
+            ProviderMessageId("prov-2"),
+            DeliveryState.FAILED_PERMANENT,
+            error="30003\x00 unreachable",
+        ),
+    )
+    assert changed is True
+    assert (await get(sessions, Message, id=message.id)).delivery_error == "30003 unreachable"
+
+
 async def test_permanent_failure_keeps_the_reason_and_is_not_retried(sessions: Sessions) -> None:
     conversation = await make_conversation(sessions)
     message = await queue(sessions, conversation)

@@ -155,6 +155,16 @@ async def test_patch_revalidates_merged_config(client: Client, admin: ApiUser) -
     assert (await stored_config(client, created["id"]))["imap_port"] == 993  # unchanged
 
 
+async def test_a_name_postgresql_cannot_store_is_422(client: Client, admin: ApiUser) -> None:
+    response = await client.post(
+        "/api/v1/channels",
+        json={"kind": "webform", "name": "forms\u0000", "config": {}},
+        headers=admin.headers,
+    )
+    assert response.status == 422
+    assert list((await response.json())["error"]["fields"]) == ["name"]
+
+
 async def test_patch_cannot_change_kind(client: Client, admin: ApiUser) -> None:
     created = await create(client, admin, "webform")
     response = await client.patch(

@@ -179,6 +179,8 @@ async def test_timeline_of_unknown_contact_is_404(client: Client, agent: ApiUser
         ({"limit": "201"}, "limit"),
         ({"limit": "0"}, "limit"),
         ({"colour": "red"}, "colour"),
+        ({"q": "ann\x00"}, "q"),  # PostgreSQL cannot compare text holding NUL
+        ({"identity": "email:ann\x00@example.com"}, "identity"),
     ],
 )
 async def test_bad_paging_parameters_are_422(

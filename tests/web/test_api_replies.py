@@ -337,3 +337,35 @@ async def test_too_many_attachments_are_422(
     )
     assert response.status == 422
     assert list((await response.json())["error"]["fields"]) == ["attachments"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"text": "nul \u0000 inside"}, "text"),
+        ({"text": "half a pair \ud800"}, "text"),
+        (
+            {
+                "text": "see attached",
+                "attachments": [
+                    {"filename": "a\ud800.txt", "content_type": "text/plain", "data": b64(b"x")}
+                ],
+            },
+            "attachments",
+        ),
+    ],
+    ids=["nul", "lone-surrogate", "surrogate-filename"],
+)
+async def test_text_that_cannot_be_stored_is_422_not_a_server_error(
+    client: Client,
+    agent: ApiUser,
+    sms_conversation: Conversation,
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    # PostgreSQL refuses NUL and unpaired surrogates (SQLite would store them).
+    response = await post(client, agent, sms_conversation, body, key=None)
+    assert response.status == 422, await response.text()
+    fields = list((await response.json())["error"]["fields"])
+    assert len(fields) == 1 and fields[0].startswith(field)
+    assert await count(client, Message) == 0

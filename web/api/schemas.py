@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -39,6 +40,19 @@ T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL (SQLite would store it): refuse it here, with the
+    # field named, rather than fail the INSERT. (Unpaired surrogates never get this far:
+    # pydantic refuses them while parsing.)
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""A string that can be stored on both databases."""
 
 
 class Input(BaseModel):
@@ -125,7 +139,7 @@ class ChannelCreate(Input):
     """A channel to connect; `config` is validated by the kind's configuration model."""
 
     kind: Annotated[ChannelKind, BeforeValidator(_known_kind)]
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     config: dict[str, Any] = Field(default_factory=dict, json_schema_extra=_any_channel_config)
 
 
@@ -133,7 +147,7 @@ class ChannelUpdate(Input):
     """Changes to a channel: `config` is merged onto the stored one; a secret sent as
     `***` or left out keeps its stored value."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
     config: dict[str, Any] | None = None
 
 
@@ -193,13 +207,13 @@ class ContactOut(BaseModel):
 class ContactQuery(PageQuery):
     """Filters of the contact list."""
 
-    q: str | None = Field(
+    q: Text | None = Field(
         default=None,
         min_length=1,
         max_length=200,
         description="case-insensitive search in names and identity values",
     )
-    identity: str | None = Field(
+    identity: Text | None = Field(
         default=None,
         max_length=400,
         description="KIND:VALUE, e.g. email:ann@example.com, phone:+14155550100, telegram:123456",
@@ -334,7 +348,7 @@ class AttachmentIn(Input):
 class MessageCreate(Input):
     """A reply to the customer, or a private note for the team."""
 
-    text: str = Field(min_length=1, max_length=100_000)
+    text: Text = Field(min_length=1, max_length=100_000)
     private: bool = Field(default=False, description="a note for agents; never sent")
     channel_id: uuid.UUID | None = Field(
         default=None,
