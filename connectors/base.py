@@ -69,19 +69,30 @@ class ConnectorContext:
 
 @runtime_checkable
 class Connector(Protocol):
-    """One configured channel's connector."""
+    """One configured channel's connector, built by its kind's factory with the channel's
+    configuration and a `ConnectorContext` (connectors/registry.py).
+
+    Every process builds the connectors of the active channels: the web role serves their
+    `routes()`, the worker role sends through them. `run()` (the receiving side: IMAP,
+    long polling) runs in exactly one process at a time, the holder of the channel's lease.
+    `send` must work whether or not `run()` is running in this process.
+    """
 
     channel_id: ChannelId
     capabilities: Capabilities
 
-    async def start(self, context: ConnectorContext) -> None:
-        """Begin receiving (polling, IDLE, webhook registration). Returns once started."""
+    async def run(self) -> None:
+        """Receive until cancelled. Return at once when the channel only receives through
+        webhooks. Raise when receiving fails (AuthError for refused credentials): the
+        runtime records the channel's health and runs it again after a capped backoff."""
 
-    async def stop(self) -> None:
-        """Stop receiving and release connections."""
+    async def close(self) -> None:
+        """Release connections; called once when the instance is discarded."""
 
     async def send(self, message: Outbound) -> SendResult:
         """Hand one message to the provider; raises AuthError, TransientError or PermanentError."""
 
     def routes(self) -> list[web.RouteDef]:
-        """Provider webhook routes this connector serves (may be empty)."""
+        """Provider webhook routes this connector serves (may be empty): concrete paths under
+        /webhooks/ that name the channel, e.g. /webhooks/twilio/{channel id}/status, so one
+        dispatching route serves every channel's webhooks without a restart."""

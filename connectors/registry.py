@@ -8,11 +8,11 @@ lives in `timeline/`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from connectors.base import Capabilities, Connector, Grouping
+from connectors.base import Capabilities, Connector, ConnectorContext, Grouping
 from connectors.config import ChannelConfig
 from connectors.email.config import EmailConfig
 from connectors.sms.config import SmsConfig
@@ -20,8 +20,12 @@ from connectors.telegram.config import TelegramConfig
 from connectors.types import ChannelId, ChannelKind, IdentityKind, Inbound, RawPayload
 from connectors.webform.config import WebformConfig
 
-ConnectorFactory = Callable[[ChannelId, ChannelConfig], Connector]
+ConnectorFactory = Callable[[ChannelId, ChannelConfig, ConnectorContext], Connector]
 RawParser = Callable[[ChannelId, RawPayload], Inbound]
+# Checks a configuration against the provider (log in, find folders); answers field errors
+# keyed by configuration key ({"imap_password": "the server refused ..."}), empty when all
+# is well. Never raises for what the provider answers.
+ConnectionCheck = Callable[[ChannelConfig], Awaitable[dict[str, str]]]
 
 MIB = 1024 * 1024
 
@@ -45,6 +49,8 @@ class ConnectorSpec:
     factory: ConnectorFactory | None = None
     # Re-parses a stored raw payload (for `switchboard reprocess`); None until built.
     parse_raw: RawParser | None = None
+    # The "test connection" action; None when the kind has nothing to check.
+    check_connection: ConnectionCheck | None = None
 
 
 REGISTRY: dict[ChannelKind, ConnectorSpec] = {

@@ -145,6 +145,10 @@ class Outbound:
     subject: str | None = None
     thread: ThreadHints = field(default_factory=ThreadHints)
     attachments: tuple[OutboundAttachment, ...] = ()
+    sender_name: str | None = None  # the agent's display name; None: the channel's own
+    # An automatic acknowledgement, not a person's reply: marked so (email Auto-Submitted:
+    # auto-replied) that the customer's own auto-responder does not answer it.
+    auto_reply: bool = False
 
 
 @dataclass(frozen=True, slots=True)

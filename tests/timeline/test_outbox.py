@@ -20,7 +20,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from connectors.base import Capabilities, Connector, ConnectorContext
+from connectors.base import Capabilities, Connector
 from connectors.errors import PermanentError, TransientError
 from connectors.types import (
     ChannelId,
@@ -97,10 +97,10 @@ class FakeConnector:
         self.called = asyncio.Event()
         self.rfc_message_id: str | None = None  # what an email connector would report
 
-    async def start(self, context: ConnectorContext) -> None:
+    async def run(self) -> None:
         return None
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
         return None
 
     async def send(self, message: Outbound) -> SendResult:
