@@ -1,7 +1,8 @@
-"""Real PostgreSQL and Redis servers for the test session, started on 127.0.0.1.
+"""Real PostgreSQL, Redis and Dovecot (IMAP) servers for the test session, on 127.0.0.1.
 
 Each gets its own data directory under a temporary folder and a free port. When
-SWITCHBOARD_TEST_POSTGRES_URL / SWITCHBOARD_TEST_REDIS_URL are set, those servers are
+SWITCHBOARD_TEST_POSTGRES_URL / SWITCHBOARD_TEST_REDIS_URL /
+SWITCHBOARD_TEST_DOVECOT_DIR + SWITCHBOARD_TEST_DOVECOT_PORT are set, those servers are
 used instead. A server that cannot be started is an error, never a skip.
 """
 
@@ -11,6 +12,7 @@ import argparse
 import contextlib
 import glob
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -181,25 +183,145 @@ class Redis:
             raise ServiceError(f"redis-server {pid} did not stop within 30s")
 
 
-def _start_both(root: Path) -> None:
+@dataclass
+class Dovecot:
+    """A private Dovecot IMAP server: passwd-file users, Maildir, plain text on 127.0.0.1.
+
+    Users can be added while it runs (`add_user`): Dovecot re-reads the passwd-file.
+    """
+
+    root: Path
+    port: int
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "dovecot.conf"
+
+    @property
+    def passwd_file(self) -> Path:
+        return self.root / "passwd"
+
+    def _config(self) -> str:
+        root = self.root
+        if os.geteuid() == 0:
+            # Login processes must not run as root, nor mail processes as uid 0.
+            login_user, internal_user = "dovenull", "dovecot"
+            first_uid = 100
+        else:
+            login_user = internal_user = pwd.getpwuid(os.geteuid()).pw_name
+            first_uid = os.geteuid()
+        return f"""
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_login_user = {login_user}
+default_internal_user = {internal_user}
+first_valid_uid = {first_uid}
+mail_location = maildir:{root}/mail/%u/Maildir
+mail_max_userip_connections = 200
+passdb {{
+  driver = passwd-file
+  args = {self.passwd_file}
+}}
+userdb {{
+  driver = static
+  args = uid={internal_user} gid={internal_user} home={root}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+"""
+
+    def start(self) -> None:
+        binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
+        if not Path(binary).exists():
+            raise ServiceError("dovecot not found: apt-get install dovecot-imapd")
+        self.root.mkdir(parents=True, exist_ok=True)
+        for name in ("run", "state", "mail"):
+            (self.root / name).mkdir(exist_ok=True)
+        self.root.chmod(0o755)  # the mail and auth processes must reach their files inside
+        self.config_file.write_text(self._config())
+        self.passwd_file.touch()
+        self.passwd_file.chmod(0o644)
+        if os.geteuid() == 0:
+            shutil.chown(self.root / "mail", "dovecot", "dovecot")
+        result = subprocess.run(
+            [binary, "-c", str(self.config_file)], capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise ServiceError(f"dovecot failed: {result.stdout}{result.stderr}")
+        _wait_port(self.port)
+
+    def stop(self) -> None:
+        pidfile = self.root / "run" / "master.pid"
+        if not pidfile.exists():
+            return
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            pid = int(pidfile.read_text().strip())
+            os.kill(pid, signal.SIGTERM)
+            # Wait for it to go, so its port is free when stop() returns.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                os.kill(pid, 0)
+                time.sleep(0.05)
+            raise ServiceError(f"dovecot {pid} did not stop within 30s")
+
+    def add_user(self, name: str, password: str) -> None:
+        """Adds a mailbox user; its Maildir is created on first login."""
+        if any(c in name + password for c in ":\n"):
+            raise ValueError("user names and passwords for the passwd-file cannot hold ':' or newlines")
+        with self.passwd_file.open("a") as passwd:
+            passwd.write(f"{name}:{{PLAIN}}{password}\n")
+
+    def doveadm(self, *args: str) -> str:
+        """Runs `doveadm` against this server's configuration; returns its output."""
+        binary = shutil.which("doveadm") or "/usr/bin/doveadm"
+        result = subprocess.run(
+            [binary, "-c", str(self.config_file), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServiceError(f"doveadm {' '.join(args)} failed: {result.stdout}{result.stderr}")
+        return result.stdout
+
+
+def _start_all(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)  # the postgres user must reach its data directory inside
     postgres = Postgres(root / "postgres", free_port())
     redis = Redis(root / "redis", free_port())
+    dovecot = Dovecot(root / "dovecot", free_port())
     postgres.start()
     try:
         redis.start()
+        dovecot.start()
     except ServiceError:
-        postgres.stop()
+        _stop_all(root)
         raise
     # Shell assignments for `eval`: the test fixtures use servers named here.
     print(f"export SWITCHBOARD_TEST_POSTGRES_URL={postgres.url}")
     print(f"export SWITCHBOARD_TEST_REDIS_URL={redis.url}")
+    print(f"export SWITCHBOARD_TEST_DOVECOT_DIR={dovecot.root}")
+    print(f"export SWITCHBOARD_TEST_DOVECOT_PORT={dovecot.port}")
 
 
-def _stop_both(root: Path) -> None:
+def _stop_all(root: Path) -> None:
     Postgres(root / "postgres", 0).stop()
     Redis(root / "redis", 0).stop()
+    Dovecot(root / "dovecot", 0).stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("root", type=Path, help="a directory for the servers' data")
     args = parser.parse_args(argv)
     try:
-        (_start_both if args.action == "start" else _stop_both)(args.root)
+        (_start_all if args.action == "start" else _stop_all)(args.root)
     except ServiceError as error:
         print(f"tests.services: {error}", file=sys.stderr)
         return 1

@@ -136,8 +136,27 @@ class Channel(Base):
     health: Mapped[str] = mapped_column(String(32), default="unknown")
     health_reason: Mapped[str | None] = mapped_column(Text)
     last_sync_at: Mapped[datetime | None]
+    # A paused channel is kept with its history but runs no connector: nothing is
+    # received, and its replies wait in the outbox until it is resumed.
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ChannelLease(Base):
+    """Which process runs a channel's receiving side (IMAP, long polling), and until when.
+
+    A holder renews its lease while it runs; another process takes it over only once it
+    has expired, so a channel is received by exactly one process however many run.
+    """
+
+    __tablename__ = "channel_leases"
+
+    channel_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]
 
 
 class Contact(Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -32,12 +33,14 @@ from web.keys import (
     INGESTOR_KEY,
     OPENAPI_KEY,
     READ_SESSIONS_KEY,
+    RUNTIME_KEY,
     SECRET_BOX_KEY,
     SESSIONS_KEY,
     SETTINGS_KEY,
 )
 from web.openapi import add_routes, build_document
 from web.openapi import routes as openapi_routes
+from web.runtime import ChannelRuntime
 from web.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -64,10 +67,14 @@ def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Appl
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_bus)
     app.cleanup_ctx.append(_ingestor)
+    app.cleanup_ctx.append(functools.partial(_runtime, receive="worker" in roles))
     if "worker" in roles:
         app.cleanup_ctx.append(_dispatcher)
 
     app.router.add_get("/healthz", healthz)
+    # Channels come and go while the app runs, so their webhooks are served by one route
+    # that asks the runtime which connector serves the path (web/runtime.py).
+    app.router.add_route("*", "/webhooks/{path:.*}", _webhook)
     operations = add_routes(
         app, [channels.routes, contacts.routes, conversations.routes, openapi_routes]
     )
@@ -111,13 +118,50 @@ async def _ingestor(app: web.Application) -> AsyncIterator[None]:
     await ingestor.close()
 
 
+async def _runtime(app: web.Application, *, receive: bool) -> AsyncIterator[None]:
+    settings = app[SETTINGS_KEY]
+    runtime = ChannelRuntime(
+        sessions=app[SESSIONS_KEY],
+        box=app[SECRET_BOX_KEY],
+        ingestor=app[INGESTOR_KEY],
+        bus=app[BUS_KEY],
+        connectors=app[CONNECTORS_KEY],
+        receive=receive,
+        holder=_process_name(),
+        lease_ttl=timedelta(seconds=settings.connector_lease_seconds),
+        reload_seconds=settings.channel_reload_seconds,
+        backoff_cap_seconds=settings.connector_backoff_cap_seconds,
+        # Replies parked while their channel was not running go out as soon as it runs.
+        on_change=lambda: app[DISPATCHER_KEY].wake() if DISPATCHER_KEY in app else None,
+    )
+    app[RUNTIME_KEY] = runtime
+    # The first read happens before the app serves, so webhooks and sends find their
+    # connectors from the first request on.
+    await runtime.reload()
+    stop = asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop), name="channel-runtime")
+    task.add_done_callback(_log_crash)
+    yield
+    stop.set()
+    await asyncio.gather(task, return_exceptions=True)
+    await runtime.close()
+
+
+async def _webhook(request: web.Request) -> web.StreamResponse:
+    return await request.app[RUNTIME_KEY].handle_webhook(request)
+
+
+def _process_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     dispatcher = Dispatcher(
         app[SESSIONS_KEY],
         app[CONNECTORS_KEY].get,
         app[BUS_KEY],
-        worker_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        worker_id=_process_name(),
         data_dir=settings.data_dir,
         retry_period=timedelta(hours=settings.outbox_retry_hours),
         lease_seconds=settings.outbox_lease_seconds,
@@ -144,4 +188,4 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
 
 def _log_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and (error := task.exception()) is not None:
-        logger.error("outbox dispatcher stopped: %r", error, exc_info=error)
+        logger.error("%s stopped: %r", task.get_name(), error, exc_info=error)

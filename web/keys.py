@@ -15,6 +15,7 @@ from timeline.db import SessionFactory
 from timeline.dispatcher import Dispatcher
 from timeline.events import EventBus
 from timeline.ingest import Ingestor
+from web.runtime import ChannelRuntime
 from web.settings import Settings
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
@@ -29,6 +30,8 @@ INGESTOR_KEY: web.AppKey[Ingestor] = web.AppKey("ingestor")
 DISPATCHER_KEY: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
 # The connectors started in this process, by channel; the dispatcher sends through them.
 CONNECTORS_KEY: web.AppKey[dict[ChannelId, Connector]] = web.AppKey("connectors")
+# Builds and runs the connectors of the active channels (web/runtime.py).
+RUNTIME_KEY: web.AppKey[ChannelRuntime] = web.AppKey("runtime")
 # The OpenAPI document, built once from the declared routes.
 OPENAPI_KEY: web.AppKey[dict[str, Any]] = web.AppKey("openapi_document")
 

@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     outbox_lease_seconds: float = Field(default=120.0, gt=0)
     # Sends in flight at once per worker process (one per channel at a time).
     outbox_concurrency: int = Field(default=16, ge=1)
+    # A worker's lease on a channel's receiving side (IMAP, long polling), renewed at a
+    # third of this while it runs: how long a dead worker's channels wait to be taken over.
+    connector_lease_seconds: float = Field(default=30.0, ge=1)
+    # Channels are re-read on every channel event and at least this often (the safety net
+    # for a missed event).
+    channel_reload_seconds: float = Field(default=30.0, gt=0)
+    # A crashed connector is restarted after 1 s, doubling up to this.
+    connector_backoff_cap_seconds: float = Field(default=300.0, ge=1)
 
     @field_validator("database_url")
     @classmethod

@@ -24,7 +24,16 @@ from timeline.events import Event
 from timeline.models import Channel
 from web import auth
 from web.api import after, cut, path_id, publish
-from web.api.schemas import ChannelCreate, ChannelOut, ChannelUpdate, Keyset, Page, PageQuery
+from web.api.schemas import (
+    ChannelCreate,
+    ChannelOut,
+    ChannelUpdate,
+    ConnectionTest,
+    ConnectionTestOut,
+    Keyset,
+    Page,
+    PageQuery,
+)
 from web.errors import field_errors, not_found, validation_failed
 from web.keys import READ_SESSIONS_KEY, SECRET_BOX_KEY, SESSIONS_KEY
 from web.openapi import ApiRoutes, parse_body, parse_query, respond
@@ -116,6 +125,8 @@ async def update_channel(request: web.Request) -> web.Response:
             shown = _reconfigure(box, channel, body.config)
         if body.name is not None:
             channel.name = body.name
+        if body.paused is not None:
+            channel.paused = body.paused
         await session.commit()
     await publish(request, _event("channel.updated", channel))
     if shown is None:
@@ -140,6 +151,31 @@ async def delete_channel(request: web.Request) -> web.Response:
         await session.commit()
     await publish(request, _event("channel.deleted", channel))
     return respond(request)
+
+
+@routes.route(
+    "POST",
+    "/channels/{id}/test",
+    summary="Test a channel's connection (admins)",
+    body=ConnectionTest,
+    response=ConnectionTestOut,
+    errors=[403, 404],
+)
+async def test_channel(request: web.Request) -> web.Response:
+    """Log in to the provider with the stored configuration (or with `config` merged onto
+    it, unsaved) and answer what failed, by configuration key."""
+    auth.require_role(request, Role.ADMIN)
+    channel_id = path_id(request)
+    body = await parse_body(request, ConnectionTest) if request.can_read_body else ConnectionTest()
+    box = request.app[SECRET_BOX_KEY]
+    async with request.app[READ_SESSIONS_KEY]() as session:
+        channel = await _visible_channel(session, request, channel_id)
+    spec = spec_for(channel.kind)
+    config = _check_config(spec, _merge(spec, _stored_values(box, channel), body.config or {}))
+    if spec.check_connection is None:
+        return respond(request, ConnectionTestOut(ok=True, checked=False, errors={}))
+    errors = await spec.check_connection(config)
+    return respond(request, ConnectionTestOut(ok=not errors, checked=True, errors=errors))
 
 
 async def _visible_channel(
@@ -221,7 +257,8 @@ def _channel_out(channel: Channel, config: dict[str, Any] | None) -> ChannelOut:
         health_reason=channel.health_reason,
         last_sync_at=channel.last_sync_at,
         created_at=channel.created_at,
-        running=spec_for(channel.kind).factory is not None,
+        paused=channel.paused,
+        running=spec_for(channel.kind).factory is not None and not channel.paused,
     )
 
 

@@ -149,6 +149,25 @@ class ChannelUpdate(Input):
 
     name: Text | None = Field(default=None, min_length=1, max_length=200)
     config: dict[str, Any] | None = None
+    paused: bool | None = Field(
+        default=None,
+        description="true stops receiving and holds replies in the outbox; false resumes",
+    )
+
+
+class ConnectionTest(Input):
+    """Configuration changes to test before saving them, merged onto the stored ones as a
+    PATCH would; an empty body tests the stored configuration."""
+
+    config: dict[str, Any] | None = None
+
+
+class ConnectionTestOut(BaseModel):
+    """The answer of a connection test: `errors` by configuration key, empty when it worked."""
+
+    ok: bool
+    checked: bool = Field(description="false when this kind has nothing to connect to")
+    errors: dict[str, str]
 
 
 class ChannelOut(BaseModel):
@@ -164,7 +183,11 @@ class ChannelOut(BaseModel):
     health_reason: str | None
     last_sync_at: datetime | None
     created_at: datetime
-    running: bool = Field(description="false while this kind has no connector to run")
+    paused: bool
+    running: bool = Field(
+        description="whether a connector runs for it: false while paused or while its kind "
+        "has no connector"
+    )
 
 
 # --- contacts --------------------------------------------------------------------------------
