@@ -93,17 +93,21 @@ async def build_outbound(
         )
     )
     references.reverse()
-    in_reply_to = await session.scalar(
-        select(Message.rfc_message_id)
-        .where(
-            Message.conversation_id == message.conversation_id,
-            Message.direction == Direction.IN.value,
-            Message.rfc_message_id.is_not(None),
+    # The customer's latest message: the reply answers it (In-Reply-To) under its subject.
+    latest = (
+        await session.execute(
+            select(Message.rfc_message_id, Message.subject)
+            .where(
+                Message.conversation_id == message.conversation_id,
+                Message.direction == Direction.IN.value,
+            )
+            .order_by(Message.sent_at.desc(), Message.id.desc())
+            .limit(1)
         )
-        .order_by(Message.sent_at.desc(), Message.id.desc())
-        .limit(1)
-    )
-    subject = message.subject or conversation_subject
+    ).first()
+    in_reply_to = latest.rfc_message_id if latest is not None else None
+    customer_subject = latest.subject if latest is not None else None
+    subject = message.subject or customer_subject or conversation_subject
     return Outbound(
         channel_id=ChannelId(str(message.channel_id)),
         message_id=str(message.id),
@@ -117,6 +121,7 @@ async def build_outbound(
             subject=subject,
         ),
         attachments=attachments,
+        auto_reply=message.auto_submitted,
     )
 
 

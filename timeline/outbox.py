@@ -115,8 +115,13 @@ async def queue_outbound(
     private: bool = False,
     now: datetime | None = None,
     attachments: Sequence[OutboundFile] = (),
+    automatic: bool = False,
 ) -> Message:
     """Store a reply (with its delivery job) or a private note; the caller commits.
+
+    An `automatic` reply (an acknowledgement) is sent marked as such (email:
+    Auto-Submitted: auto-replied) and is no answer from a person: the customer is still
+    waiting and the first response is still to come.
 
     Also records the attachments (whose bytes the caller stored with
     `timeline.files.store_blob`), the timeline event and the conversation's activity and
@@ -150,6 +155,7 @@ async def queue_outbound(
         subject=subject,
         text=text,
         html=html,
+        auto_submitted=automatic,
         sent_at=now,
         created_at=now,
         arrived_at=now,
@@ -205,7 +211,7 @@ async def queue_outbound(
     conversation.last_seq = message.seq
     # A private note is not an answer the customer sees: it neither stops their wait nor
     # counts as a response.
-    if not private:
+    if not private and not automatic:
         conversation.last_outbound_at = now
         conversation.waiting_since = None
         if conversation.first_response_at is None:
@@ -242,6 +248,7 @@ async def do_queue_outbound(
     private: bool = False,
     now: datetime | None = None,
     attachments: Sequence[OutboundFile] = (),
+    automatic: bool = False,
 ) -> Message:
     """`queue_outbound` in its own transaction; publishes `message.created` after commit."""
     async with sessions() as session, session.begin():
@@ -255,6 +262,7 @@ async def do_queue_outbound(
             private=private,
             now=now,
             attachments=attachments,
+            automatic=automatic,
         )
     await publish_committed(bus, [message_created_event(message)])
     return message

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import uuid
@@ -30,16 +31,17 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from connectors.base import Connector, ConnectorContext
+from connectors.base import Connector, ConnectorContext, InboundSink
 from connectors.errors import AuthError, TransientError
 from connectors.registry import ConnectorSpec, spec_for
-from connectors.types import ChannelHealth, ChannelId, DeliveryUpdate
+from connectors.types import ChannelHealth, ChannelId, DeliveryUpdate, Inbound
 from timeline import leases
+from timeline.acknowledge import acknowledge
 from timeline.channel_state import DatabaseCursorStore, record_health
 from timeline.crypto import SecretBox, SecretBoxError
 from timeline.db import SessionFactory, is_unavailable
 from timeline.events import EventBus, Subscription
-from timeline.ingest import Ingestor
+from timeline.ingest import Ingestor, IngestResult
 from timeline.models import Channel
 from timeline.outbox import apply_delivery_update
 
@@ -200,7 +202,9 @@ class ChannelRuntime:
         try:
             values = self._box.decrypt(fingerprint[1])
             config = spec.config.model_validate(values)
-            connector = spec.factory(channel_id, config, self._context())
+            # An optional configuration key of the kinds that can reply.
+            acknowledgement = getattr(config, "acknowledgement", None)
+            connector = spec.factory(channel_id, config, self._context(acknowledgement))
         except (SecretBoxError, ValidationError) as err:
             await self._broken_config(
                 channel_id, fingerprint, f"stored configuration is unusable: {err}"
@@ -243,13 +247,25 @@ class ChannelRuntime:
         self._broken[channel_id] = fingerprint
         await self._health(channel_id, ChannelHealth.CONFIG_ERROR, reason)
 
-    def _context(self) -> ConnectorContext:
+    def _context(self, acknowledgement: str | None) -> ConnectorContext:
+        inbound: InboundSink = self._ingestor.ingest
+        if acknowledgement:
+            inbound = functools.partial(self._ingest_and_acknowledge, acknowledgement)
         return ConnectorContext(
-            inbound=self._ingestor.ingest,
+            inbound=inbound,
             status=self._status,
             health=self._health,
             cursors=self._cursors,
         )
+
+    async def _ingest_and_acknowledge(self, text: str, inbound: Inbound) -> IngestResult:
+        result = await self._ingestor.ingest(inbound)
+        try:
+            await acknowledge(self._sessions, self._bus, inbound, result, text)
+        except Exception:
+            # The message is stored: failing here must not make the connector fetch it again.
+            logger.exception("channel %s: queueing the acknowledgement failed", inbound.channel_id)
+        return result
 
     async def _status(self, update: DeliveryUpdate) -> bool:
         return await apply_delivery_update(self._sessions, update, self._bus)
