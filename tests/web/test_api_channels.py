@@ -280,3 +280,33 @@ async def test_channel_list_pages(client: Client, admin: ApiUser) -> None:
     ).json()
     assert [item["id"] for item in second["items"]] == ids[2:]
     assert second["next_cursor"] is None
+
+
+async def test_pausing_and_resuming_a_channel(client: Client, admin: ApiUser) -> None:
+    channel = await create(client, admin, "webform")
+    assert channel["paused"] is False
+    url = f"/api/v1/channels/{channel['id']}"
+    paused = await client.patch(url, json={"paused": True}, headers=admin.headers)
+    assert paused.status == 200, await paused.text()
+    body = await paused.json()
+    assert body["paused"] is True and body["running"] is False
+    assert (await (await client.get(url, headers=admin.headers)).json())["paused"] is True
+    resumed = await client.patch(url, json={"paused": False}, headers=admin.headers)
+    assert (await resumed.json())["paused"] is False
+
+
+async def test_connection_test_of_a_kind_with_nothing_to_connect(
+    client: Client, admin: ApiUser, agent: ApiUser
+) -> None:
+    channel = await create(client, admin, "webform")
+    url = f"/api/v1/channels/{channel['id']}/test"
+    assert (await client.post(url, headers=agent.headers)).status == 403
+    answer = await client.post(url, headers=admin.headers)
+    assert answer.status == 200, await answer.text()
+    assert await answer.json() == {"ok": True, "checked": False, "errors": {}}
+    # Changes to test are validated like a PATCH, and not saved.
+    bad = await client.post(
+        url, json={"config": {"allowed_origins": "nope"}}, headers=admin.headers
+    )
+    assert bad.status == 422
+    assert "config.allowed_origins" in (await bad.json())["error"]["fields"]
