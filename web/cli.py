@@ -1,4 +1,5 @@
-"""The `switchboard` command line: serve, web, worker, migrate, reprocess, user, token.
+"""The `switchboard` command line: serve, web, worker, migrate, reprocess, inspect, import,
+user, token.
 
 Configuration comes from the environment (SWITCHBOARD_*, see web/settings.py). Errors a
 person can act on are printed on stderr without a traceback: exit code 2 for unusable
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from datetime import timedelta
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -240,6 +242,51 @@ async def _cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _cmd_inspect_email(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.email.inspect import inspect_files
+
+    # Pure parsing: no database, no configuration beyond the defaults.
+    return await asyncio.to_thread(inspect_files, args.files, sys.stdout)
+
+
+async def _cmd_import_email(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.email.mailbox_files import detect_format
+    from web.email_import import Progress, import_email, total_messages
+
+    try:
+        detect_format(args.path)
+    except (ValueError, OSError) as err:
+        raise CliError(f"cannot import {args.path}: {err}") from err
+    async with _engine(settings) as engine:
+        sessions = session_factory(engine)
+        async with sessions() as session:
+            channel = await session.get(Channel, args.channel)
+        if channel is None:
+            raise CliError(f"no channel with id {args.channel}")
+        if channel.kind != "email":
+            raise CliError(f"channel {args.channel} is a {channel.kind} channel, not email")
+        bus = create_bus(settings.redis_url)
+        ingestor = Ingestor(
+            sessions,
+            bus,
+            reopen_window=timedelta(hours=settings.reopen_window_hours),
+            data_dir=settings.data_dir,
+            secret_box=SecretBox(settings.resolved_secret_key()),
+        )
+        try:
+            total = await asyncio.to_thread(total_messages, args.path)
+            print(f"importing {total} message(s) from {args.path} into {channel.name}")
+            summary = await import_email(
+                ingestor, args.channel, args.path, progress=Progress(total)
+            )
+        finally:
+            await ingestor.close()
+            await bus.close()
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
 def _read_password(given: str | None) -> str:
     """The --password value; else asked twice on a terminal, or one line of stdin."""
     if given is not None:
@@ -365,6 +412,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reprocess_parser.add_argument(
         "--all", action="store_true", help="every stored payload, not only the flagged ones"
+    )
+
+    inspect_parser = add(commands, "inspect", "parse provider input without a database", None)
+    inspect_commands = inspect_parser.add_subparsers(
+        dest="inspect_command", metavar="KIND", required=True
+    )
+    inspect_email = add(
+        inspect_commands,
+        "email",
+        "parse raw RFC 822 files and print one JSON object per file",
+        _cmd_inspect_email,
+        "Parse raw RFC 822 files with the email connector (no database) and print one "
+        "JSON object per file: from, to, cc, subject, message_id, in_reply_to, references, "
+        "sent_at, text, reply_text, html (sanitized), attachments, auto_submitted, and "
+        "error (null, or why the file is not a usable message). Never crashes on bad input.",
+    )
+    inspect_email.add_argument("files", nargs="+", type=Path, metavar="FILE")
+
+    import_parser = add(commands, "import", "import history from exported files", None)
+    import_commands = import_parser.add_subparsers(
+        dest="import_command", metavar="KIND", required=True
+    )
+    import_email_parser = add(
+        import_commands,
+        "email",
+        "import an mbox file, a Maildir or a folder of .eml files into an email channel",
+        _cmd_import_email,
+        "Import exported mail into an email channel's timeline through the same parser "
+        "and ingestion as IMAP. Idempotent: a message already stored (same Message-ID) is "
+        "skipped, so a second run adds nothing. Prints progress and a summary of what was "
+        "imported, skipped as duplicate, and refused with the reason.",
+    )
+    import_email_parser.add_argument(
+        "--channel", type=_channel_id, required=True, metavar="ID", help="the email channel"
+    )
+    import_email_parser.add_argument(
+        "path", type=Path, metavar="PATH", help="an mbox file, a Maildir, or a folder of .eml"
     )
 
     user_parser = add(commands, "user", "manage users", None)

@@ -14,9 +14,11 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 from email.errors import HeaderParseError
+from email.header import Header
 from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import SMTP, Policy
+from typing import Any
 
 from connectors.email.config import EmailConfig
 from connectors.types import Outbound
@@ -53,6 +55,8 @@ _BRACKETED_ID = re.compile(rf"<([{_ATEXT}@\[\]:]+)>")
 _SAFE_LOCAL = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _CONTENT_TYPE = re.compile(r"([a-z0-9][a-z0-9!#$&^_.+-]{0,62})/([a-z0-9][a-z0-9!#$&^_.+-]{0,126})")
 _WHITESPACE = re.compile(r"\s+")
+_PLAIN_WORD = re.compile(r"[\x21-\x7e]{1,70}")
+_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=^_`{|}~]+")  # atext without "?" (no "=?")
 
 
 class _MessageIdListHeader(UnstructuredHeader, BaseHeader):
@@ -70,9 +74,45 @@ class _MessageIdListHeader(UnstructuredHeader, BaseHeader):
         return f"{self.name}: " + f"{policy.linesep} ".join(ids) + policy.linesep
 
 
+class _WireHeader(UnstructuredHeader, BaseHeader):
+    """Subject, From, To: a value already in wire form, kept verbatim, folded at spaces.
+
+    The standard header classes decode any RFC 2047 encoded word found in the text they
+    are given and write the result out raw, so a customer's subject that merely contains
+    "=?utf-8?b?...?=" decoding to CR LF would come out as a header line of its own; and
+    they drop the quotes of a long quoted display name when folding it. The values
+    given here are printable ASCII words: plain text, a quoted string, or encoded words
+    made by `_encoded_words` (UTF-8 only where an address needs SMTPUTF8)."""
+
+    max_count = 1
+
+    @classmethod
+    def parse(cls, value: str, kwds: dict[str, Any]) -> None:
+        """Keep the value as given: it is never decoded."""
+        kwds["parse_tree"] = None
+        kwds["decoded"] = value
+
+    def fold(self, *, policy: Policy) -> str:
+        """The header folded at spaces into lines of at most 78 characters where the
+        words allow (an encoded word is at most 75)."""
+        lines: list[str] = []
+        line = f"{self.name}:"
+        has_word = False
+        for word in str(self).split(" "):
+            if has_word and len(line) + 1 + len(word) > 78:
+                lines.append(line)
+                line = ""
+            line += " " + word
+            has_word = True
+        lines.append(line)
+        return policy.linesep.join(lines) + policy.linesep
+
+
 _HEADERS = HeaderRegistry()
 _HEADERS.map_to_type("references", _MessageIdListHeader)
 _HEADERS.map_to_type("in-reply-to", _MessageIdListHeader)
+for _name in ("subject", "from", "to"):
+    _HEADERS.map_to_type(_name, _WireHeader)
 # SMTP line endings; 7bit so that every body part is quoted-printable or base64 and the
 # message travels through servers without 8BITMIME.
 POLICY = SMTP.clone(cte_type="7bit", header_factory=_HEADERS)
@@ -88,9 +128,9 @@ def compose(config: EmailConfig, outbound: Outbound) -> tuple[EmailMessage, str]
     message_id = message_id_for(config, outbound)
     message = EmailMessage(policy=POLICY)
     name = clean_header_text(outbound.sender_name or config.from_name or "", MAX_NAME_CHARS)
-    message["From"] = _address(name, from_address)
-    message["To"] = _address("", recipient)
-    message["Subject"] = reply_subject(outbound)
+    message["From"] = f"{_phrase(name)} <{from_address}>" if name else from_address
+    message["To"] = recipient
+    message["Subject"] = _encoded_text(reply_subject(outbound))
     message["Date"] = datetime.now(UTC)
     message["Message-ID"] = message_id
     in_reply_to = _valid_msg_id(outbound.thread.in_reply_to)
@@ -176,9 +216,12 @@ def clean_body(value: str) -> str:
 
 
 def clean_filename(value: str) -> str:
-    """A display file name: no path parts, no controls, never empty."""
-    name = clean_header_text(value.replace("/", "_").replace("\\", "_"), MAX_FILENAME_CHARS)
-    return name.lstrip(".") or "attachment"
+    """A display file name: its last path part, no controls, never empty."""
+    base = re.split(r"[/\\]", value)[-1]
+    # "=?" goes: the email package decodes encoded words inside parameters and writes
+    # the result out raw, so "=?utf-8?b?...?=" could smuggle CR LF into the part header.
+    base = base.replace("=?", "=")
+    return clean_header_text(base, MAX_FILENAME_CHARS).lstrip(". ") or "attachment"
 
 
 def envelope_address(value: str) -> str:
@@ -206,9 +249,29 @@ def envelope_address(value: str) -> str:
     return parsed.addr_spec
 
 
-def _address(name: str, addr_spec: str) -> Address:
-    # Address quotes specials in the name and RFC 2047-encodes non-ASCII when folded.
-    return Address(display_name=name, addr_spec=addr_spec)
+def _encoded_text(text: str) -> str:
+    """Unstructured text (RFC 5322 section 3.2.5) as it goes in a header: as is when it
+    is plain printable ASCII in words that fit a line, else RFC 2047 encoded words, so
+    that text which merely looks like an encoded word arrives as the text it is."""
+    if text.isascii() and "=?" not in text and all(map(_PLAIN_WORD.fullmatch, text.split(" "))):
+        return text
+    return _encoded_words(text)
+
+
+def _phrase(name: str) -> str:
+    """A display name as a phrase (RFC 5322 section 3.2.5): atoms as they are, other
+    printable ASCII as a quoted string, anything else as encoded words (RFC 2047
+    section 5(3))."""
+    if all(map(_ATOM.fullmatch, name.split(" "))):
+        return name
+    if name.isascii() and name.isprintable() and "=?" not in name:
+        return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return _encoded_words(name)
+
+
+def _encoded_words(text: str) -> str:
+    # Header picks base64 or a Q encoding safe in phrases, and splits between characters.
+    return " ".join(Header(text, "utf-8").encode(linesep="\n", maxlinelen=76).split())
 
 
 def _valid_msg_id(value: str | None) -> str | None:

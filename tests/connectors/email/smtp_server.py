@@ -87,6 +87,10 @@ class _Handler:
         scripted = self._server._script.take("MAIL")
         if scripted is not None:
             return scripted
+        if self._server.auth_required and not session.authenticated:
+            # Enforced here rather than by aiosmtpd's auth_required, which warns when
+            # AUTH is allowed without TLS (as these tests want).
+            return "530 5.7.0 Authentication required"
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 OK"
@@ -105,20 +109,22 @@ class _Handler:
         if scripted is not None:
             return scripted
         data = envelope.original_content or b""
-        login = session.auth_data.login.decode() if session.authenticated else None
+        auth = session.auth_data
+        login = auth.login.decode() if isinstance(auth, LoginPassword) else None
+        transport = server.transport
         captured = Captured(
             mail_from=str(envelope.mail_from),
             rcpt_tos=tuple(envelope.rcpt_tos),
             data=data,
-            message=email.message_from_bytes(data, policy=default_policy),  # type: ignore[arg-type]
+            message=email.message_from_bytes(data, policy=default_policy),
             login=login,
-            tls=session.ssl is not None,
+            tls=transport is not None and transport.get_extra_info("sslcontext") is not None,
         )
         self._server._capture(captured)
         return "250 2.0.0 OK: queued"
 
 
-class _Controller(Controller):  # type: ignore[misc]
+class _Controller(Controller):
     """aiosmtpd's Controller, listening on a port the kernel picks."""
 
     async def _create_server(self) -> asyncio.AbstractServer:
@@ -146,7 +152,7 @@ class CapturingSmtpServer:
         self.messages: list[Captured] = []
         self.host = HOST
         self.port = 0
-        self._auth_required = auth_required
+        self.auth_required = auth_required
         self._starttls = starttls
         self._implicit_tls = implicit_tls
         self._script = _Script()
@@ -159,13 +165,12 @@ class CapturingSmtpServer:
 
     def start(self) -> CapturingSmtpServer:
         """Start listening; answers self."""
-        kwargs: dict[str, Any] = {
-            "auth_require_tls": False,
-            "auth_required": self._auth_required,
-            "data_size_limit": 64 * 1024 * 1024,
-        }
+        kwargs: dict[str, Any] = {"data_size_limit": 64 * 1024 * 1024}
         if self.username is not None:
             kwargs["authenticator"] = self._authenticate
+            kwargs["auth_require_tls"] = False
+        # Without a user name, AUTH is left at aiosmtpd's default: offered only after
+        # TLS, so a plain server offers no login at all.
         ssl_context = None
         if self._starttls or self._implicit_tls:
             server_context, self.client_tls_context = self._tls_contexts()
