@@ -72,7 +72,9 @@ _DELAY_TEXT = re.compile(
     r"|has not yet been delivered|could not send message for past|warning:",
     re.IGNORECASE,
 )
-_MESSAGE_ID_LINE = re.compile(r"^[ \t>]*Message-ID:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
+_MESSAGE_ID_LINE = re.compile(
+    r"^[ \t>]*Message-ID:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE
+)
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 _SMTP_REPLY_LINE = re.compile(r"^.*\b[45]\d\d[ -]#?[45]\.\d{1,3}\.\d{1,3}\b.*$", re.MULTILINE)
 _MAX_REASON = 500
@@ -139,10 +141,10 @@ def find_bounce(
 ) -> Bounce | None:
     """The delivery failure this message reports, or None when it is not a bounce."""
     content_type = msg.get_content_type()
-    report_type = str(msg.get_param("report-type", "") or "").strip().lower()
-    is_dsn = (
-        content_type == "multipart/report" and report_type == "delivery-status"
-    ) or content_type == "message/delivery-status"
+    is_dsn = content_type == "message/delivery-status" or (
+        content_type == "multipart/report"
+        and str(msg.get_param("report-type", "") or "").strip().lower() == "delivery-status"
+    )
     if not is_dsn and not (
         sender_is_system
         and ((subject and _BOUNCE_SUBJECT.search(subject)) or _BOUNCE_BODY.search(text[:4000]))

@@ -70,9 +70,7 @@ _SAFE_DATA_IMAGE = re.compile(r"data:image/(?:png|jpeg|jpg|gif|webp);", re.IGNOR
 _UNSAFE_STYLE = re.compile(r"url\(|image-set\(|expression\(|\\|@import", re.IGNORECASE)
 # Moves a remote image source aside before sanitizing; whatever this misses (entity-
 # encoded or unusual spellings) is dropped by `_filter`, never loaded.
-_REMOTE_IMG_SRC = re.compile(
-    r"(<img\b[^>]*?\s)src(\s*=\s*[\"']?\s*(?:https?:)?//)", re.IGNORECASE
-)
+_REMOTE_IMG_SRC = re.compile(r"(<img\b[^>]*?\s)src(\s*=\s*[\"']?\s*(?:https?:)?//)", re.IGNORECASE)
 
 
 def _filter(tag: str, attr: str, value: str) -> str | None:

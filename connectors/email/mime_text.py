@@ -3,7 +3,8 @@
 Mail declares charsets wrongly, names ones Python spells differently, or declares none
 and sends 8-bit bytes anyway. `decode_bytes` tries the declared charset (through the
 aliases below), then UTF-8, then windows-1252, and never raises: windows-1252 with
-`errors="replace"` accepts every byte string. A detector (charset-normalizer) was left
+`errors="replace"` accepts every byte string. Bytes that are mostly valid UTF-8 are read
+as UTF-8 with replacement characters where they are broken. A detector (charset-normalizer) was left
 out on purpose: on short mail bodies it guesses wrong more often than the UTF-8 then
 windows-1252 rule, and it costs more than parsing the whole message.
 """
@@ -54,7 +55,7 @@ _ALIASES = {
 }
 
 # Codecs whose encoded form is 7-bit: ASCII bytes are not the same text under them.
-_SEVEN_BIT = {"utf_7", "iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_kr", "hz"}
+_SEVEN_BIT = {"utf-7", "iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_kr", "hz"}
 
 
 @lru_cache(maxsize=256)
@@ -94,6 +95,12 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
             pass
     if codec is not None and codec != "utf-8":
         return data.decode(codec, errors="replace")
+    # Mostly UTF-8 with a few broken bytes (a truncated name, one stray byte) reads
+    # better as UTF-8 with replacement characters than as windows-1252 mojibake.
+    text = data.decode("utf-8", errors="replace")
+    broken = text.count("\ufffd")
+    if len(text) - len(text.encode("ascii", "ignore")) - broken > 4 * broken:
+        return text
     return data.decode("cp1252", errors="replace")
 
 
@@ -131,10 +138,7 @@ def _jis_run(run: bytes, mode: bytes) -> bytes:
             out += b"?"
             continue
         s1 = ((j1 + 1) >> 1) + (0x70 if j1 <= 0x5E else 0xB0)
-        if j1 % 2:
-            s2 = j2 + (0x1F if j2 <= 0x5F else 0x20)
-        else:
-            s2 = j2 + 0x7E
+        s2 = (j2 + (0x1F if j2 <= 0x5F else 0x20)) if j1 % 2 else j2 + 0x7E
         out += bytes((s1, s2))
     return bytes(out)
 

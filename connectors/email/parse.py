@@ -22,6 +22,7 @@ Decisions:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -65,6 +66,10 @@ logger = logging.getLogger(__name__)
 MAX_INPUT_BYTES = 64 * 1024 * 1024  # beyond this only the headers are read
 MAX_HEADER_BYTES = 1024 * 1024  # the header section of the outer message
 MAX_DEPTH = 20  # multipart nesting
+# Multipart declarations read at all. The stdlib parser's cost per line grows with the
+# nesting of open multiparts, and it recurses per level (RecursionError near 1,000): a
+# message declaring more is cut before the first declaration beyond this, with a note.
+MAX_BOUNDARIES = 64
 MAX_PARTS = 500
 MAX_DECODED_BYTES = 64 * 1024 * 1024  # bodies and attachments, decoded, together
 MAX_REFERENCES = 100
@@ -83,6 +88,13 @@ _BINARY_MAGIC = {
 }
 _FIELD_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+# Most frequent first: the check stops at the first one found.
+_KNOWN_FIELDS = (
+    b"received", b"from", b"date", b"subject", b"to", b"message-id", b"mime-version",
+    b"content-type", b"return-path", b"delivered-to", b"sender", b"cc", b"bcc",
+    b"in-reply-to", b"references", b"reply-to", b"content-transfer-encoding",
+    b"content-disposition", b"resent-from", b"resent-date", b"dkim-signature",
+)  # fmt: skip
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
 _ADDR_SPEC = re.compile(r"[^\s@<>(),;:\"\[\]]+@[^\s@<>(),;:\"\[\]]+")
 _NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
@@ -133,7 +145,8 @@ def parse_email(raw: bytes) -> ParsedEmail:
             headers = _PARSER.parsebytes(_header_section(raw), headersonly=True)
             size_note = oversized_note(len(raw), MAX_INPUT_BYTES)
             return _parse_message(raw, headers, headers_only=True, note=size_note)
-        return _parse_message(raw, _PARSER.parsebytes(raw.lstrip(b" \t\r\n")))
+        bounded, cut_note = _bounded(raw.lstrip(b" \t\r\n"))
+        return _parse_message(raw, _PARSER.parsebytes(bounded), note=cut_note)
     except Exception as err:  # the one catch-all: a parser bug must not lose the message
         logger.exception("email parser failed on a %d-byte message", len(raw))
         return _unusable(raw, f"the message could not be parsed ({type(err).__name__})")
@@ -172,7 +185,12 @@ def inbound_from(
         parsed.attachments,
     )
     if oversized_bytes is not None:
-        text, reply, html, attachments = oversized_note(oversized_bytes, limit_bytes), None, None, ()
+        text, reply, html, attachments = (
+            oversized_note(oversized_bytes, limit_bytes),
+            None,
+            None,
+            (),
+        )
     elif parsed.error is not None and not text:
         text = f"[{parsed.error}]"
     return Inbound(
@@ -244,9 +262,32 @@ def _refusal(raw: bytes) -> str | None:
     end = _HEADER_END.search(body, 0, MAX_HEADER_BYTES + 4)
     if end is None and len(body) > MAX_HEADER_BYTES:
         return f"the header section is larger than {_megabytes(MAX_HEADER_BYTES)}"
-    if b"\x00" in body[: end.start() if end else MAX_HEADER_BYTES]:
+    section = body[: end.start() if end else MAX_HEADER_BYTES]
+    if b"\x00" in section:
         return "binary data (NUL bytes) in the header section: not an RFC 822 message"
+    lowered = b"\n" + section.lower()
+    if b"\nx-" not in lowered and not any(b"\n" + f + b":" in lowered for f in _KNOWN_FIELDS):
+        return "no known header field (From, Subject, Date, ...): not an RFC 822 message"
     return None
+
+
+_BOUNDARY_PARAM = re.compile(rb"boundary\s*=", re.IGNORECASE)
+
+
+def _bounded(raw: bytes) -> tuple[bytes, str | None]:
+    """`raw` cut before its (MAX_BOUNDARIES + 1)th multipart declaration, with a note."""
+    if raw.lower().count(b"boundary") <= MAX_BOUNDARIES:
+        return raw, None
+    for count, match in enumerate(_BOUNDARY_PARAM.finditer(raw), start=1):
+        if count > MAX_BOUNDARIES:
+            cut = raw.rfind(b"\n", 0, match.start())
+            cut = raw.rfind(b"\n", 0, cut) if cut > 0 else cut  # the Content-Type line too
+            note = (
+                f"[This message declares more than {MAX_BOUNDARIES} multiparts; "
+                "the rest of it was not imported.]"
+            )
+            return raw[: max(cut, 0)], note
+    return raw, None
 
 
 def _unusable(raw: bytes, error: str) -> ParsedEmail:
@@ -285,12 +326,14 @@ def _parse_message(
     references = _references(headers.get("references", []))
 
     body = _Body()
-    if headers_only:
-        body.notes.append(note or "")
-    else:
+    if not headers_only:
         body.collect(msg)
+    if note:
+        body.notes.append(note)
     text = body.text()
     html = sanitize_html("\n".join(body.html)) if body.html else None
+    if html is not None and not html.strip():
+        html = None
     if not body.plain and html:
         text = html_to_text(html)
     if body.notes:
@@ -345,12 +388,15 @@ def _first(headers: dict[str, list[str]], name: str) -> str | None:
 def _subject(value: str | None, msg: Message) -> str | None:
     # A raw (not encoded-word) UTF-7 subject in a UTF-7 message: mailers that write UTF-7
     # bodies wrote their headers the same way.
-    if value is not None and "+" in value and "=?" not in value and value.isascii():
-        if codec_for(_charset(msg)) == "utf_7":
-            try:
-                value = value.encode("ascii").decode("utf-7")
-            except UnicodeDecodeError:
-                pass
+    if (
+        value is not None
+        and "+" in value
+        and "=?" not in value
+        and value.isascii()
+        and codec_for(_charset(msg)) == "utf-7"
+    ):
+        with contextlib.suppress(UnicodeDecodeError):
+            value = value.encode("ascii").decode("utf-7")
     return header_text(value)
 
 
@@ -383,10 +429,26 @@ def _references(values: list[str]) -> tuple[str, ...]:
     return tuple(unique)
 
 
+_SIMPLE_MAILBOX = re.compile(
+    r'\s*(?:"([^"\\<>,@=]*)"|([^"\\<>,@()]*?))\s*<([^\s@<>(),;:"\[\]]+@[^\s@<>(),;:"\[\]]+)>\s*'
+)
+_SIMPLE_ADDR_SPEC = re.compile(r"\s*([^\s@<>(),;:\"\[\]]+@[^\s@<>(),;:\"\[\]]+)\s*")
+
+
 def _addresses(values: list[str]) -> tuple[Address, ...]:
     text = ",".join(unmangle(str(v)) for v in values)
     if not text.strip():
         return ()
+    # Most headers hold one plain mailbox: no need for the full address parser.
+    simple = _SIMPLE_MAILBOX.fullmatch(text)
+    if simple:
+        name = (simple.group(1) or simple.group(2) or "").strip()
+        if "=?" in name:
+            name = header_text(name) or ""
+        return (Address(simple.group(3), _NAME_CONTROL.sub(" ", name).strip() or None),)
+    simple = _SIMPLE_ADDR_SPEC.fullmatch(text)
+    if simple:
+        return (Address(simple.group(1), None),)
     out: list[Address] = []
     for name, address in getaddresses([text.replace("\r", " ").replace("\n", " ")]):
         decoded = header_text(name) if name else None
@@ -407,6 +469,14 @@ def _first_sender(values: list[str]) -> Address | None:
     for candidate in candidates:
         if candidate.address:
             return candidate
+    for value in values:
+        # Addr-specs the address parser could not split ("a@x.com b@x.com"); never when
+        # there are angle brackets, whose content alone is the address.
+        text = unmangle(value)
+        if "<" not in text:
+            found = _ADDR_SPEC.search(text)
+            if found:
+                return Address(found.group(), None)
     return candidates[0] if candidates else None
 
 
@@ -437,15 +507,13 @@ class _Body:
         self._too_big = 0
 
     def text(self) -> str:
-        return "\n".join(self.plain).strip("\n")
+        return "\n".join(self.plain).lstrip("\r\n").rstrip()
 
     def collect(self, msg: Message) -> None:
-        for part, depth, related in self._leaves(msg):
+        for part, related in self._leaves(msg):
             self._leaf(part, related)
         if self._too_deep:
-            self.notes.append(
-                f"[Parts nested deeper than {MAX_DEPTH} levels were not imported.]"
-            )
+            self.notes.append(f"[Parts nested deeper than {MAX_DEPTH} levels were not imported.]")
         if self._too_many:
             self.notes.append(f"[Only the first {MAX_PARTS} parts of this message were imported.]")
         if self._too_big:
@@ -454,7 +522,7 @@ class _Body:
                 f"than {_megabytes(MAX_DECODED_BYTES)}.]"
             )
 
-    def _leaves(self, msg: Message) -> Iterator[tuple[Message, int, bool]]:
+    def _leaves(self, msg: Message) -> Iterator[tuple[Message, bool]]:
         """Leaf parts in document order; message/* parts are leaves (kept whole)."""
         stack: list[tuple[Message, int, bool]] = [(msg, 0, False)]
         while stack:
@@ -464,7 +532,7 @@ class _Body:
                 self._too_many = True
                 return
             payload = part.get_payload()
-            if part.get_content_maintype() == "multipart" and isinstance(payload, list):
+            if isinstance(payload, list) and part.get_content_maintype() == "multipart":
                 if depth >= MAX_DEPTH:
                     self._too_deep = True
                     continue
@@ -472,12 +540,16 @@ class _Body:
                 children = [p for p in payload if isinstance(p, Message)]
                 stack.extend((c, depth + 1, inner_related) for c in reversed(children))
                 continue
-            yield part, depth, related
+            yield part, related
 
     def _leaf(self, part: Message, related: bool) -> None:
         content_type = part.get_content_type()
+        maintype = content_type.split("/", 1)[0]
         disposition = _disposition(part)
         filename = _filename(part)
+        if maintype == "multipart":
+            # Declared multipart but no boundary in sight: the body is plain text.
+            content_type = "text/plain"
         if (
             content_type in ("text/plain", "text/html")
             and disposition != "attachment"
@@ -491,7 +563,7 @@ class _Body:
                 text = text.replace("\r\n", "\n").replace("\r", "\n")
             (self.plain if content_type == "text/plain" else self.html).append(text)
             return
-        if part.get_content_maintype() == "message":
+        if maintype == "message":
             data = self._message_bytes(part)
             if data is None:
                 return
@@ -525,6 +597,8 @@ class _Body:
 
     def _message_bytes(self, part: Message) -> bytes | None:
         payload = part.get_payload()
+        if not self._within_limits(payload):
+            return None
         out = BytesIO()
         generator = BytesGenerator(out, mangle_from_=False, maxheaderlen=0)
         if isinstance(payload, list):
@@ -540,6 +614,25 @@ class _Body:
         self._decoded += len(data)
         return data
 
+    def _within_limits(self, payload: object) -> bool:
+        """Whether an enclosed message is small enough in parts and depth to keep whole."""
+        stack = (
+            [(p, 1) for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
+        )
+        while stack:
+            inner, depth = stack.pop()
+            self._parts += 1
+            if self._parts > MAX_PARTS:
+                self._too_many = True
+                return False
+            if depth > MAX_DEPTH:
+                self._too_deep = True
+                return False
+            children = inner.get_payload()
+            if isinstance(children, list):
+                stack.extend((c, depth + 1) for c in children if isinstance(c, Message))
+        return True
+
 
 def _disposition(part: Message) -> str | None:
     value = part.get("Content-Disposition")
@@ -549,6 +642,13 @@ def _disposition(part: Message) -> str | None:
 
 
 def _charset(part: Message) -> str | None:
+    value = part.get("Content-Type")
+    if value is None:
+        return None
+    value = str(value)
+    simple = _CHARSET_PARAM.search(value)
+    if simple and "charset*" not in value.lower():
+        return simple.group(1)
     charset = part.get_param("charset")
     if isinstance(charset, tuple):  # RFC 2231 form: (charset, language, value)
         charset = charset[2]
@@ -563,16 +663,27 @@ def _content_id(part: Message) -> str | None:
     return ident[:MAX_ID_LENGTH] or None
 
 
+_NAME_HEADERS = ("content-disposition", "content-type")
+_CHARSET_PARAM = re.compile(r';\s*charset\s*=\s*"?([^";\s]+)', re.IGNORECASE)
 _FILENAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]+")
 
 
 def _filename(part: Message) -> str | None:
     """The part's file name made harmless: base name only, no control or bidi characters,
     at most MAX_FILENAME characters; "attachment" when nothing usable is left."""
+    raw = {k.lower(): str(v) for k, v in part.raw_items() if k.lower() in _NAME_HEADERS}
+    if not any("name" in value.lower() for value in raw.values()):
+        return None
+    source = part
+    if not all(value.isascii() for value in raw.values()):
+        # Raw 8-bit bytes in the parameters: the stdlib would turn them into U+FFFD.
+        source = Message()
+        for key, value in raw.items():
+            source[key] = unmangle(value)
     try:
-        name = part.get_filename()
+        name = source.get_filename()
     except (LookupError, ValueError, UnicodeError):  # exotic RFC 2231 charsets
-        name = str(part.get_param("filename", header="content-disposition") or "") or None
+        name = None
     if name is None:
         return None
     return safe_filename(header_text(str(name)) or "")

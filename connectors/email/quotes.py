@@ -26,15 +26,15 @@ _LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "pl")
 # The reply is at the top; the library's regular expressions need not see a whole
 # forwarded archive (and some of them backtrack on long inputs).
 _MAX_SCAN = 64 * 1024
-# Cheap test for anything the library would act on: a quote marker, a quote header in
-# one of the languages above, a separator line, a signature delimiter, a "sent from"
-# line. Mail without any of these is returned as is, without running the library.
-_MAY_QUOTE = re.compile(
-    r"^[ \t]*>|^-- ?$|^[_-]{5,}|^[* ]*(?:From|Von|De|Van|Od|Da|Sent|Gesendet|Envoy)\b"
-    r"|wrote:|schrieb|a écrit|escribió|ha scritto|schreef|napisał|Original Message"
-    r"|Sent from|Get Outlook|Gesendet von|Envoyé de|Enviado desde|Inviato da|Verzonden",
-    re.MULTILINE | re.IGNORECASE,
-)
+# Cheap test (substrings of the lower-cased text) for anything the library acts on: a
+# quote marker, a quote header in one of the languages above, a separator line, a
+# signature delimiter, a "sent from" line. Mail with none of these is returned as is.
+_MARKERS = (
+    "\n>", "wrote:", "schrieb", "a écrit", "escribió", "ha scritto", "schreef", "napisał",
+    "original message", "\n--", "__", "from:", "von:", "de:", "van:", "od:", "da:",
+    "sent from", "get outlook", "gesendet von", "envoyé de", "enviado desde", "inviato da",
+    "verzonden",
+)  # fmt: skip
 _TRAILING_SEPARATOR = re.compile(r"(?:\n[ \t]*[_\-=*]{5,}[ \t]*)+\Z")
 
 
@@ -43,12 +43,18 @@ def reply_text(text: str) -> str | None:
     stripped = text.strip()
     if not stripped:
         return None
-    if not _MAY_QUOTE.search(stripped):
+    head = stripped[:_MAX_SCAN]
+    lowered = head.lower()
+    if not head.startswith(">") and not any(marker in lowered for marker in _MARKERS):
         return stripped
+    # The quote header comes before the first quoted line: the library need not see the
+    # quoted history after it (its regular expressions cost time per character).
+    first_quote = head.find("\n>")
+    if first_quote >= 0:
+        end_of_line = head.find("\n", first_quote + 2)
+        head = head[:end_of_line] if end_of_line >= 0 else head
     try:
-        message = EmailMessage(
-            text=stripped[:_MAX_SCAN], languages=list(_LANGUAGES), keep_hyphen_lists=True
-        ).read()
+        message = EmailMessage(text=head, languages=list(_LANGUAGES), keep_hyphen_lists=True).read()
         reply = message.replies[0].body if message.replies else ""
     except Exception:  # a third-party parser must never fail the message
         logger.warning("reply parser failed; keeping the whole text", exc_info=True)
