@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from connectors.base import Capabilities, Connector, ConnectorContext, Grouping
 from connectors.config import ChannelConfig
+from connectors.email import connector as email
 from connectors.email.config import EmailConfig
 from connectors.sms.config import SmsConfig
 from connectors.telegram.config import TelegramConfig
@@ -57,16 +58,13 @@ REGISTRY: dict[ChannelKind, ConnectorSpec] = {
     ChannelKind.EMAIL: ConnectorSpec(
         ChannelKind.EMAIL,
         EmailConfig,
-        Capabilities(
-            grouping=Grouping.THREAD,
-            supports_subject=True,
-            supports_html=True,
-            supports_attachments=True,
-            max_attachment_bytes=25 * MIB,
-        ),
+        email.CAPABILITIES,
         recipient_kind=IdentityKind.EMAIL,
         # Mail servers keep retrying for days (Postfix: maximal_queue_lifetime = 5d).
         retry_period=timedelta(days=5),
+        factory=email.build,
+        parse_raw=email.parse_raw,
+        check_connection=email.check_connection,
     ),
     ChannelKind.SMS: ConnectorSpec(
         ChannelKind.SMS,

@@ -187,7 +187,7 @@ class Redis:
 class Dovecot:
     """A private Dovecot IMAP server: passwd-file users, Maildir, plain text on 127.0.0.1.
 
-    Users can be added while it runs (`add_user`): Dovecot re-reads the passwd-file.
+    Users can be added while it runs (`add_user`).
     """
 
     root: Path
@@ -198,8 +198,10 @@ class Dovecot:
         return self.root / "dovecot.conf"
 
     @property
-    def passwd_file(self) -> Path:
-        return self.root / "passwd"
+    def users_dir(self) -> Path:
+        # One passwd-file per user: Dovecot notices a changed passwd-file only a second
+        # later, but a new file at once, so a user added by a test can log in right away.
+        return self.root / "users"
 
     def _config(self) -> str:
         root = self.root
@@ -226,7 +228,7 @@ mail_location = maildir:{root}/mail/%u/Maildir
 mail_max_userip_connections = 200
 passdb {{
   driver = passwd-file
-  args = {self.passwd_file}
+  args = {self.users_dir}/%u
 }}
 userdb {{
   driver = static
@@ -252,15 +254,21 @@ service imap-login {{
             (self.root / name).mkdir(exist_ok=True)
         self.root.chmod(0o755)  # the mail and auth processes must reach their files inside
         self.config_file.write_text(self._config())
-        self.passwd_file.touch()
-        self.passwd_file.chmod(0o644)
+        self.users_dir.mkdir(exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.root / "mail", "dovecot", "dovecot")
-        result = subprocess.run(
-            [binary, "-c", str(self.config_file)], capture_output=True, text=True, check=False
-        )
+        # Not captured through pipes: the daemon inherits them and would hold them open.
+        output = self.root / "start.log"
+        with output.open("w") as sink:
+            result = subprocess.run(
+                [binary, "-c", str(self.config_file)],
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
         if result.returncode != 0:
-            raise ServiceError(f"dovecot failed: {result.stdout}{result.stderr}")
+            raise ServiceError(f"dovecot failed: {output.read_text()}")
         _wait_port(self.port)
 
     def stop(self) -> None:
@@ -279,10 +287,13 @@ service imap-login {{
 
     def add_user(self, name: str, password: str) -> None:
         """Adds a mailbox user; its Maildir is created on first login."""
-        if any(c in name + password for c in ":\n"):
-            raise ValueError("user names and passwords for the passwd-file cannot hold ':' or newlines")
-        with self.passwd_file.open("a") as passwd:
-            passwd.write(f"{name}:{{PLAIN}}{password}\n")
+        if not name.replace("-", "").replace("_", "").isalnum() or not password.isprintable():
+            raise ValueError("use letters, digits, - and _ in test user names")
+        if ":" in password:
+            raise ValueError("a passwd-file password cannot hold ':'")
+        passwd = self.users_dir / name
+        passwd.write_text(f"{name}:{{PLAIN}}{password}\n")
+        passwd.chmod(0o644)
 
     def doveadm(self, *args: str) -> str:
         """Runs `doveadm` against this server's configuration; returns its output."""
