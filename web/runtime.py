@@ -319,6 +319,7 @@ class ChannelRuntime:
         its own, False when the lease was lost; the connector's errors propagate."""
         loop = asyncio.get_running_loop()
         renewed = loop.time()
+        logger.info("channel %s: receiving in this process (%s)", channel_uuid, self._holder)
         task = asyncio.create_task(connector.run(), name=f"connector:{channel_uuid}")
         try:
             while True:
