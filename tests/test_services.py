@@ -44,7 +44,14 @@ async def _start_check_stop(root: Path) -> None:
     lines = _services("start", root).splitlines()
     urls = dict(line.removeprefix("export ").split("=", 1) for line in lines)
     try:
-        assert set(urls) == {"SWITCHBOARD_TEST_POSTGRES_URL", "SWITCHBOARD_TEST_REDIS_URL"}
+        assert set(urls) == {
+            "SWITCHBOARD_TEST_POSTGRES_URL",
+            "SWITCHBOARD_TEST_REDIS_URL",
+            "SWITCHBOARD_TEST_DOVECOT_DIR",
+            "SWITCHBOARD_TEST_DOVECOT_PORT",
+        }
+        dovecot = f"imap://127.0.0.1:{urls['SWITCHBOARD_TEST_DOVECOT_PORT']}"
+        assert _listening(dovecot)
         postgres = urls["SWITCHBOARD_TEST_POSTGRES_URL"]
         assert urlsplit(postgres).hostname == "127.0.0.1"
         connection = await asyncpg.connect(postgres.replace("postgresql+asyncpg", "postgresql"))
@@ -57,3 +64,4 @@ async def _start_check_stop(root: Path) -> None:
         _services("stop", root)
     assert not _listening(postgres)
     assert not _listening(urls["SWITCHBOARD_TEST_REDIS_URL"])
+    assert not _listening(dovecot)

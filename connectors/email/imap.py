@@ -302,9 +302,12 @@ class ImapReceiver:
         (with several folders) the others are due for a poll."""
         session = connection.session
         if connection.selected != folder:
-            await connection.call(
-                session.select, folder, readonly=self._config.imap_move_to is None
-            )
+            try:
+                await connection.call(
+                    session.select, folder, readonly=self._config.imap_move_to is None
+                )
+            except FolderMissing:
+                return  # deleted since the sync round; the next round reports it
             connection.selected = folder
         loop = asyncio.get_running_loop()
         started = loop.time()
