@@ -136,8 +136,9 @@ async def _runtime(app: web.Application, *, receive: bool) -> AsyncIterator[None
     )
     app[RUNTIME_KEY] = runtime
     # The first read happens before the app serves, so webhooks and sends find their
-    # connectors from the first request on.
-    await runtime.reload()
+    # connectors from the first request on; with the database down, the app still starts
+    # (its health check says so) and the periodic re-read catches up.
+    await runtime.reload_logged()
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run(stop), name="channel-runtime")
     task.add_done_callback(_log_crash)

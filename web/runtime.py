@@ -139,6 +139,10 @@ class ChannelRuntime:
                 await self._reload_logged()
                 next_reload = loop.time() + self._reload_seconds
 
+    async def reload_logged(self) -> None:
+        """`reload`, logging instead of raising: the database may be down at start."""
+        await self._reload_logged()
+
     async def _reload_logged(self) -> None:
         try:
             await self.reload()

@@ -33,6 +33,46 @@ _EMPTY_WAKEUPS_MEAN_CLOSED = 3
 _UIDS_PER_COMMAND = 500
 
 
+class _IdleClient(IMAPClient):  # type: ignore[misc]
+    """IMAPClient whose IDLE check also sees responses already read into its buffer.
+
+    The server may send an EXISTS in the same packet as IDLE's "+ idling": imaplib reads
+    both into its buffered reader while reading the continuation, and a poll on the
+    socket then never fires for mail that has already arrived. imapclient's idle_check
+    asks `_poll_socket` whether to read; answering yes while the buffer holds data makes
+    it read that data.
+    """
+
+    def _poll_socket(self, sock: Any, timeout: float | None = None) -> Any:
+        if _buffered(self):
+            return [(sock.fileno(), 1)]
+        return super()._poll_socket(sock, timeout)
+
+    def _select_poll_socket(self, sock: Any, timeout: float | None = None) -> Any:
+        if _buffered(self):
+            return [sock]
+        return super()._select_poll_socket(sock, timeout)
+
+
+def _buffered(client: IMAPClient) -> bool:
+    """Whether imaplib's reader holds bytes not yet consumed (never blocks)."""
+    reader = getattr(client._imap, "file", None)
+    peek = getattr(reader, "peek", None)
+    if peek is None:
+        return False
+    sock = client.socket()
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        # peek answers buffered bytes without reading; with an empty buffer it makes one
+        # non-blocking read of what the socket already holds.
+        return bool(peek(1))
+    except OSError:  # nothing to read now (an SSL socket raises SSLWantReadError)
+        return False
+    finally:
+        sock.settimeout(timeout)
+
+
 class ConnectFailed(TransientError):
     """DNS, refused connection, timeout, or the server went away."""
 
@@ -112,7 +152,7 @@ def open_client(config: EmailConfig, timeout: float) -> IMAPClient:
     where = f"{host}:{port}"
     timeouts = SocketTimeout(connect=timeout, read=timeout)
     try:
-        client = IMAPClient(
+        client = _IdleClient(
             host,
             port=port,
             ssl=config.imap_security == "tls",
@@ -266,7 +306,7 @@ class Session:
 
         Raises ConnectFailed when the server says BYE or the line is closed."""
         sock = self.client.socket()
-        pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+        pending = _buffered(self.client) or (isinstance(sock, ssl.SSLSocket) and sock.pending() > 0)
         if not pending:
             with selectors.DefaultSelector() as selector:
                 selector.register(sock, selectors.EVENT_READ)
