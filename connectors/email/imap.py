@@ -9,8 +9,8 @@ deletion) unless `imap_move_to` asks to move imported mail away.
 
 imapclient is synchronous: each connection lives on a thread of its own and the event
 loop only awaits it. With several folders the first one is watched with IDLE (when the
-server offers it) and the others are polled every `poll_seconds`; without IDLE every
-folder is polled.
+server offers it), and every folder (the watched one too, as a safety net) is re-synced
+every `poll_seconds`; without IDLE every folder is polled.
 """
 
 from __future__ import annotations
@@ -299,7 +299,7 @@ class ImapReceiver:
 
     async def _idle(self, connection: _Connection, folder: str) -> None:
         """Waits in IDLE on `folder` until it gets mail, the IDLE is due for renewal, or
-        (with several folders) the others are due for a poll."""
+        every folder is due for a re-sync."""
         session = connection.session
         if connection.selected != folder:
             try:
@@ -311,9 +311,9 @@ class ImapReceiver:
             connection.selected = folder
         loop = asyncio.get_running_loop()
         started = loop.time()
-        limit = self._idle_renew
-        if len(self._config.imap_folders) > 1:
-            limit = min(limit, self._poll)
+        # Every folder is also re-synced every poll_seconds while idling: the other
+        # folders, and this one as a safety net for a notification that never came.
+        limit = min(self._idle_renew, self._poll)
         await connection.call(session.idle_start)
         while loop.time() - started < limit:
             if await connection.call(session.idle_wait, _IDLE_SLICE_SECONDS):
