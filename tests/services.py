@@ -45,6 +45,21 @@ def _wait_port(port: int, timeout: float = 30.0) -> None:
     raise ServiceError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def _terminate(pidfile: Path, name: str) -> None:
+    """SIGTERM the daemon named by `pidfile` and wait until it is gone, so its port and
+    directory are free when this returns."""
+    if not pidfile.exists():
+        return
+    with contextlib.suppress(ProcessLookupError, ValueError):
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)  # ProcessLookupError once it is gone
+            time.sleep(0.05)
+        raise ServiceError(f"{name} {pid} did not stop within 30s")
+
+
 def _pg_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     if found:
@@ -169,18 +184,7 @@ class Redis:
         _wait_port(self.port)
 
     def stop(self) -> None:
-        pidfile = self.root / "pid"
-        if not pidfile.exists():
-            return
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            pid = int(pidfile.read_text().strip())
-            os.kill(pid, signal.SIGTERM)
-            # Wait for it to go, so its port and directory are free when stop() returns.
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                os.kill(pid, 0)
-                time.sleep(0.05)
-            raise ServiceError(f"redis-server {pid} did not stop within 30s")
+        _terminate(self.root / "pid", "redis-server")
 
 
 @dataclass
@@ -272,18 +276,7 @@ service imap-login {{
         _wait_port(self.port)
 
     def stop(self) -> None:
-        pidfile = self.root / "run" / "master.pid"
-        if not pidfile.exists():
-            return
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            pid = int(pidfile.read_text().strip())
-            os.kill(pid, signal.SIGTERM)
-            # Wait for it to go, so its port is free when stop() returns.
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                os.kill(pid, 0)
-                time.sleep(0.05)
-            raise ServiceError(f"dovecot {pid} did not stop within 30s")
+        _terminate(self.root / "run" / "master.pid", "dovecot")
 
     def add_user(self, name: str, password: str) -> None:
         """Adds a mailbox user; its Maildir is created on first login."""

@@ -33,7 +33,7 @@ from inbox.models import Role
 from inbox.users import UserError, create_user, ensure_first_admin, issue_token, user_by_email
 from migrations.upgrade import upgrade
 from timeline.crypto import SecretBox
-from timeline.db import create_engine, session_factory
+from timeline.db import SessionFactory, create_engine, session_factory
 from timeline.events import create_bus
 from timeline.ingest import Ingestor
 from timeline.models import Channel, ParseStatus
@@ -73,6 +73,25 @@ async def _engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _ingestor(settings: Settings, sessions: SessionFactory) -> AsyncIterator[Ingestor]:
+    """An Ingestor for a command. Events go on the configured bus, so running web
+    processes see what the command stores."""
+    bus = create_bus(settings.redis_url)
+    ingestor = Ingestor(
+        sessions,
+        bus,
+        reopen_window=timedelta(hours=settings.reopen_window_hours),
+        data_dir=settings.data_dir,
+        secret_box=SecretBox(settings.resolved_secret_key()),
+    )
+    try:
+        yield ingestor
+    finally:
+        await ingestor.close()
+        await bus.close()
 
 
 def _current_revision(connection: Connection) -> str | None:
@@ -219,22 +238,10 @@ async def _cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
             async with sessions() as session:
                 if await session.get(Channel, args.channel) is None:
                     raise CliError(f"no channel with id {args.channel}")
-        # Events go on the configured bus, so running web processes see re-ingested messages.
-        bus = create_bus(settings.redis_url)
-        ingestor = Ingestor(
-            sessions,
-            bus,
-            reopen_window=timedelta(hours=settings.reopen_window_hours),
-            data_dir=settings.data_dir,
-            secret_box=SecretBox(settings.resolved_secret_key()),
-        )
-        try:
+        async with _ingestor(settings, sessions) as ingestor:
             summary = await reprocess(
                 sessions, ingestor, channel_id=args.channel, statuses=statuses
             )
-        finally:
-            await ingestor.close()
-            await bus.close()
     print(
         f"reprocessed {summary.seen} stored payload(s): {summary.ingested} ingested, "
         f"{summary.still_flagged} still flagged, {summary.skipped} skipped"
@@ -265,23 +272,12 @@ async def _cmd_import_email(args: argparse.Namespace, settings: Settings) -> int
             raise CliError(f"no channel with id {args.channel}")
         if channel.kind != "email":
             raise CliError(f"channel {args.channel} is a {channel.kind} channel, not email")
-        bus = create_bus(settings.redis_url)
-        ingestor = Ingestor(
-            sessions,
-            bus,
-            reopen_window=timedelta(hours=settings.reopen_window_hours),
-            data_dir=settings.data_dir,
-            secret_box=SecretBox(settings.resolved_secret_key()),
-        )
-        try:
+        async with _ingestor(settings, sessions) as ingestor:
             total = await asyncio.to_thread(total_messages, args.path)
             print(f"importing {total} message(s) from {args.path} into {channel.name}")
             summary = await import_email(
                 ingestor, args.channel, args.path, progress=Progress(total)
             )
-        finally:
-            await ingestor.close()
-            await bus.close()
     for line in summary.lines():
         print(line)
     return 0
