@@ -9,7 +9,16 @@ from typing import Protocol, runtime_checkable
 
 from aiohttp import web
 
-from connectors.types import ChannelHealth, ChannelId, DeliveryUpdate, Inbound, Outbound, SendResult
+from connectors.types import (
+    ChannelHealth,
+    ChannelId,
+    DeliveryUpdate,
+    Inbound,
+    InboundAttachment,
+    Outbound,
+    ReachabilityChange,
+    SendResult,
+)
 
 InboundSink = Callable[[Inbound], Awaitable[object]]
 """Hands one inbound message to the timeline; returns after it is committed."""
@@ -19,6 +28,9 @@ StatusSink = Callable[[DeliveryUpdate], Awaitable[object]]
 
 HealthSink = Callable[[ChannelId, ChannelHealth, str | None], Awaitable[object]]
 """Records a channel's connection health (with a reason for admins)."""
+
+ReachabilitySink = Callable[[ReachabilityChange], Awaitable[object]]
+"""Records that a contact opted out of / into a channel, or blocked / unblocked it."""
 
 
 class CursorStore(Protocol):
@@ -55,6 +67,8 @@ class Capabilities:
     max_attachment_bytes: int | None = None
     sends_per_second: float | None = None  # provider rate limit, per channel
     idempotent_send: bool = False  # the provider dedupes a re-send of the same Outbound.message_id
+    # Provider rate limit per recipient (Telegram: about 1 message a second per chat).
+    sends_per_second_per_recipient: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +79,10 @@ class ConnectorContext:
     status: StatusSink
     health: HealthSink
     cursors: CursorStore
+    reachability: ReachabilitySink
+    # Where providers reach this installation (SWITCHBOARD_PUBLIC_URL, else the listening
+    # address): webhook signatures are checked against it, callbacks are registered on it.
+    public_url: str = "http://127.0.0.1:8080"
 
 
 @runtime_checkable
@@ -91,6 +109,11 @@ class Connector(Protocol):
 
     async def send(self, message: Outbound) -> SendResult:
         """Hand one message to the provider; raises AuthError, TransientError or PermanentError."""
+
+    async def fetch_attachment(self, attachment: InboundAttachment) -> InboundAttachment:
+        """Download again a file whose first download failed (its `source` says what to
+        fetch): the attachment with `data`, or with `error` again. Connectors that never
+        defer files answer it unchanged."""
 
     def routes(self) -> list[web.RouteDef]:
         """Provider webhook routes this connector serves (may be empty): concrete paths under

@@ -95,6 +95,13 @@ class InboundAttachment:
     data: bytes
     inline: bool = False
     content_id: str | None = None
+    size: int | None = None  # the provider's size when `data` could not be fetched
+    # Why `data` is empty: the download failed (worth retrying later) or the file is over
+    # the channel's limit. The message is stored anyway, with the attachment noted.
+    error: str | None = None
+    # What the connector fetches the file by (a media URL, a Telegram file id), kept so
+    # a failed download can be tried again (`Connector.fetch_attachment`).
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +129,14 @@ class Inbound:
     attachments: tuple[InboundAttachment, ...] = ()
     raw: RawPayload | None = None
     auto_submitted: bool = False  # auto-replies, bounces, bulk mail: never auto-acknowledge
+    # In a group chat `sender` is the group (the conversation's contact, whom replies go
+    # to) and `author` the member who wrote; None in one-to-one chats.
+    author: SenderHandle | None = None
+    # A new version of an earlier message (a Telegram edit): recorded as an edit of the
+    # message with this external id, never as a message of its own.
+    edit_of: ExternalId | None = None
+    # The earlier message (by external id) this one answers, when the channel says so.
+    reply_to: ExternalId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +175,29 @@ class SendResult:
     # The RFC 5322 Message-ID the message went out with (email), so a customer's reply
     # that cites only our message threads into its conversation.
     rfc_message_id: str | None = None
+
+
+class Reachability(enum.StrEnum):
+    """Whether a contact may be written to on a channel, as the channel reports it."""
+
+    OPTED_OUT = "opted_out"  # SMS STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT
+    OPTED_IN = "opted_in"  # SMS START, UNSTOP
+    BLOCKED = "blocked"  # the user blocked the Telegram bot
+    UNBLOCKED = "unblocked"  # ... and unblocked it
+
+
+@dataclass(frozen=True, slots=True)
+class ReachabilityChange:
+    """A contact opted out of (or back into) a channel, or blocked (or unblocked) it.
+
+    While opted out or blocked, replies to them on the channel are refused before
+    anything is sent."""
+
+    channel_id: ChannelId
+    who: SenderHandle
+    change: Reachability
+    at: datetime  # timezone-aware
+    detail: str | None = None  # e.g. the keyword the customer sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,6 +246,10 @@ class Ingestor:
             history=history,
         )
 
+    async def region(self, channel_id: uuid.UUID) -> str | None:
+        """The region the channel's national phone numbers are read in (None: none set)."""
+        return (await self._channel(channel_id)).region
+
     async def _channel(self, channel_id: uuid.UUID) -> _ChannelInfo:
         cached = self._channels.get(channel_id)
         # Refreshed every minute so a changed default region applies without a restart.

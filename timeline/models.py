@@ -143,6 +143,24 @@ class Channel(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class ContactReachability(Base):
+    """Whether a contact may be written to on a channel: they opted out (SMS STOP) or
+    blocked the bot (Telegram). Replies are refused while either holds."""
+
+    __tablename__ = "contact_reachability"
+
+    channel_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ChannelLease(Base):
     """Which process runs a channel's receiving side (IMAP, long polling), and until when.
 

@@ -31,6 +31,7 @@ from connectors.registry import spec_for
 from connectors.types import ChannelId, IdentityKind, Outbound, OutboundAttachment, ThreadHints
 from timeline.files import blob_path
 from timeline.models import Attachment, Channel, Conversation, Direction, Identity, Message
+from timeline.reachability import unreachable_reason
 from timeline.reply_limits import Sized, reply_refusals
 from timeline.send_outcome import Failed
 
@@ -60,6 +61,9 @@ async def build_outbound(
         identity_kind = None
     if identity_kind is None:
         return Failed(f"replies cannot be sent on a {channel_kind} channel", permanent=True)
+    unreachable = await unreachable_reason(session, message.channel_id, message.contact_id)
+    if unreachable is not None:
+        return Failed(unreachable, permanent=True)
     recipient = await _recipient(session, message, identity_kind)
     if recipient is None:
         return Failed(

@@ -131,6 +131,7 @@ async def _runtime(app: web.Application, *, receive: bool) -> AsyncIterator[None
         lease_ttl=timedelta(seconds=settings.connector_lease_seconds),
         reload_seconds=settings.channel_reload_seconds,
         backoff_cap_seconds=settings.connector_backoff_cap_seconds,
+        public_url=settings.base_url,
         # Replies parked while their channel was not running go out as soon as it runs.
         on_change=lambda: app[DISPATCHER_KEY].wake() if DISPATCHER_KEY in app else None,
     )

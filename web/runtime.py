@@ -34,16 +34,23 @@ from sqlalchemy import select
 from connectors.base import Connector, ConnectorContext, InboundSink
 from connectors.errors import AuthError, TransientError
 from connectors.registry import ConnectorSpec, spec_for
-from connectors.types import ChannelHealth, ChannelId, DeliveryUpdate, Inbound
+from connectors.types import (
+    ChannelHealth,
+    ChannelId,
+    DeliveryUpdate,
+    Inbound,
+    ReachabilityChange,
+)
 from timeline import leases
 from timeline.acknowledge import acknowledge
 from timeline.channel_state import DatabaseCursorStore, record_health
 from timeline.crypto import SecretBox, SecretBoxError
-from timeline.db import SessionFactory, is_unavailable
+from timeline.db import SessionFactory, is_conflict, is_unavailable
 from timeline.events import EventBus, Subscription
 from timeline.ingest import Ingestor, IngestResult
 from timeline.models import Channel
 from timeline.outbox import apply_delivery_update
+from timeline.reachability import record_reachability
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +91,7 @@ class ChannelRuntime:
         backoff_cap_seconds: float = 300.0,
         specs: SpecLookup = spec_for,
         on_change: Callable[[], None] | None = None,
+        public_url: str = "http://127.0.0.1:8080",
     ) -> None:
         self._sessions = sessions
         self._box = box
@@ -98,6 +106,7 @@ class ChannelRuntime:
         self._backoff_cap = backoff_cap_seconds
         self._specs = specs
         self._on_change = on_change
+        self._public_url = public_url.rstrip("/")
         self._running: dict[ChannelId, _Running] = {}
         # Configurations that could not be built, so a broken channel is reported once,
         # not on every re-read.
@@ -260,6 +269,8 @@ class ChannelRuntime:
             status=self._status,
             health=self._health,
             cursors=self._cursors,
+            reachability=self._reachability,
+            public_url=self._public_url,
         )
 
     async def _ingest_and_acknowledge(self, text: str, inbound: Inbound) -> IngestResult:
@@ -270,6 +281,16 @@ class ChannelRuntime:
             # The message is stored: failing here must not make the connector fetch it again.
             logger.exception("channel %s: queueing the acknowledgement failed", inbound.channel_id)
         return result
+
+    async def _reachability(self, change: ReachabilityChange) -> bool:
+        region = await self._ingestor.region(uuid.UUID(change.channel_id))
+        try:
+            return await record_reachability(self._sessions, self._bus, change, region=region)
+        except Exception as err:
+            if not is_conflict(err):
+                raise
+            # Two first reports for one contact raced to create its row: the other won.
+            return await record_reachability(self._sessions, self._bus, change, region=region)
 
     async def _status(self, update: DeliveryUpdate) -> bool:
         return await apply_delivery_update(self._sessions, update, self._bus)

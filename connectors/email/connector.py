@@ -28,6 +28,7 @@ from connectors.types import (
     DeliveryState,
     DeliveryUpdate,
     Inbound,
+    InboundAttachment,
     Outbound,
     ProviderMessageId,
     RawPayload,
@@ -70,6 +71,9 @@ class EmailConnector:
 
     async def send(self, message: Outbound) -> SendResult:
         return await self._sender.send(message)
+
+    async def fetch_attachment(self, attachment: InboundAttachment) -> InboundAttachment:
+        return attachment  # mail carries its files: nothing is ever fetched later
 
     def routes(self) -> list[web.RouteDef]:
         return []

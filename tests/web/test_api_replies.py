@@ -19,7 +19,14 @@ from connectors.types import ChannelKind
 from inbox.models import IdempotencyKey, Role
 from tests.web.conftest import ApiUser, Client, Rows, make_api_user
 from timeline.files import blob_path
-from timeline.models import Attachment, Conversation, Message, OutboundJob, utcnow
+from timeline.models import (
+    Attachment,
+    ContactReachability,
+    Conversation,
+    Message,
+    OutboundJob,
+    utcnow,
+)
 from web.api import conversations
 from web.api.schemas import AttachmentIn
 from web.keys import SESSIONS_KEY, SETTINGS_KEY
@@ -369,3 +376,25 @@ async def test_text_that_cannot_be_stored_is_422_not_a_server_error(
     fields = list((await response.json())["error"]["fields"])
     assert len(fields) == 1 and fields[0].startswith(field)
     assert await count(client, Message) == 0
+
+
+async def test_a_contact_who_opted_out_is_refused_a_reply_but_notes_are_kept(
+    client: Client, agent: ApiUser, sms_conversation: Conversation
+) -> None:
+    async with client.app[SESSIONS_KEY]() as session, session.begin():
+        session.add(
+            ContactReachability(
+                channel_id=sms_conversation.channel_id,
+                contact_id=sms_conversation.contact_id,
+                opted_out=True,
+                blocked=False,
+                detail="STOP",
+            )
+        )
+    refused = await post(client, agent, sms_conversation, {"text": "Hello?"}, None)
+    assert refused.status == 422
+    reason = (await refused.json())["error"]["fields"]["channel_id"]
+    assert "opted out" in reason and "STOP" in reason
+    assert await count(client, Message) == 0
+    note = await post(client, agent, sms_conversation, {"text": "mind", "private": True}, None)
+    assert note.status == 201

@@ -26,6 +26,7 @@ from timeline.outbox import (
     message_created_event,
     queue_outbound,
 )
+from timeline.reachability import unreachable_reason
 from timeline.reply_limits import reply_refusals
 from web import auth
 from web.api import after, children_by_parent, cut, idempotency, path_id, publish
@@ -175,9 +176,18 @@ async def create_message(request: web.Request) -> web.Response:
             return earlier
         conversation = await visible_conversation(session, request, conversation_id)
         channel = await session.get(Channel, conversation.channel_id)
+        unreachable = (
+            None
+            if body.private
+            else await unreachable_reason(session, conversation.channel_id, conversation.contact_id)
+        )
     if channel is None:  # deleted since we looked
         raise not_found("no such conversation")
     check_reply(body, channel)
+    if unreachable is not None:
+        raise validation_failed(
+            {"channel_id": unreachable}, message="the contact cannot be reached"
+        )
     files = await _store_files(request.app[SETTINGS_KEY].data_dir, body.attachments)
     try:
         message, answer = await _queue_reply(request, body, conversation_id, files, claim)
