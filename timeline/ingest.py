@@ -219,6 +219,25 @@ class Ingestor:
                 identity = (str(inbound.sender.kind), value)
             except IdentityError as err:
                 reason = clean(str(err))[:MAX_ERROR_LENGTH]
+        author: tuple[str, str] | None = None
+        if inbound.author is not None and identity is not None:
+            try:
+                author_value = normalize_identity(
+                    inbound.author.kind, inbound.author.value, region=info.region
+                )
+                author = (str(inbound.author.kind), author_value)
+            except IdentityError as err:
+                # The message is the group's either way; only who wrote it is unknown.
+                logger.warning("inbound %s: unusable author: %s", inbound.external_id, err)
+        deferred = [a for a in inbound.attachments if a.error is not None]
+        if deferred:
+            # The message is kept without the file; what is missing, and why, stays visible.
+            notes = [f"[{a.filename or a.content_type} not stored: {a.error}]" for a in deferred]
+            inbound = dataclasses.replace(
+                inbound,
+                text="\n".join(part for part in (inbound.text, *notes) if part),
+                attachments=tuple(a for a in inbound.attachments if a.error is None),
+            )
         attachments: tuple[StoredAttachment, ...] = ()
         if inbound.attachments:
             stored = []
@@ -244,6 +263,9 @@ class Ingestor:
             references=tuple(references),
             rfc_message_id=_message_id(hints.message_id),
             history=history,
+            author=author,
+            edit_of=inbound.edit_of,
+            reply_to=inbound.reply_to,
         )
 
     async def region(self, channel_id: uuid.UUID) -> str | None:

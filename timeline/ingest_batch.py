@@ -38,6 +38,7 @@ from connectors.types import Inbound, InboundAttachment
 from timeline.bulk import insert_rows
 from timeline.events import Event
 from timeline.ids import new_id
+from timeline.ingest_edits import apply_edits
 from timeline.models import (
     OPEN_THREAD_WHERE,
     Attachment,
@@ -56,7 +57,7 @@ from timeline.models import (
 from timeline.routing import Arrival, Candidate, Router
 from timeline.storable import CONTENT_TYPE_LENGTH, cut
 
-IngestStatus = Literal["created", "duplicate", "flagged"]
+IngestStatus = Literal["created", "duplicate", "flagged", "edited"]
 
 _raw = cast(Table, RawInbound.__table__)
 _msg = cast(Table, Message.__table__)
@@ -75,7 +76,9 @@ class RetryBatch(Exception):
 class IngestResult:
     """What became of one inbound message."""
 
-    status: IngestStatus  # created; duplicate (already stored); flagged (kept raw, no message)
+    # created; duplicate (already stored); flagged (kept raw, no message); edited (a new
+    # version of the message `message_id`, which now holds its text)
+    status: IngestStatus
     raw_id: uuid.UUID | None = None
     message_id: uuid.UUID | None = None
     conversation_id: uuid.UUID | None = None
@@ -107,6 +110,9 @@ class Prepared:
     references: tuple[str, ...] = ()  # normalized thread references, most relevant first
     rfc_message_id: str | None = None
     history: bool = False  # imported history: its own dates count (see _effective_at)
+    author: tuple[str, str] | None = None  # (kind, value) of a group member who wrote it
+    edit_of: str | None = None  # external id of the message this one edits
+    reply_to: str | None = None  # external id of the message this one answers
 
 
 @dataclass(slots=True, eq=False)  # identity semantics: one state per conversation
@@ -238,6 +244,19 @@ async def ingest_batch(
     if duplicates:
         await _resolve_duplicates(conn, items, duplicates, results)
 
+    edits = [i for i in fresh if items[i].edit_of is not None]
+    if edits:
+        # An edit of a message we never stored is kept as a message of its own.
+        applied, unmatched = await apply_edits(conn, items, edits, events)
+        for i, edited in applied.items():
+            results[i] = IngestResult(
+                "edited",
+                raw_id=raw_ids[(items[i].channel_uuid, items[i].external_id)],
+                message_id=edited.message_id,
+                conversation_id=edited.conversation_id,
+                contact_id=edited.contact_id,
+            )
+        fresh = [i for i in fresh if items[i].edit_of is None or i in unmatched]
     if fresh:
         await _store_messages(conn, items, fresh, raw_ids, results, events, reopen_window, now)
 
@@ -281,6 +300,9 @@ async def _resolve_duplicates(
         if row is None:
             # The raw row conflicted but is gone (deleted concurrently): report, don't guess.
             results[index] = IngestResult("flagged", error="conflicting record disappeared")
+        elif row[5] is None and row[3] == ParseStatus.OK.value:
+            # Stored without a message of its own: an edit, applied to its original.
+            results[index] = IngestResult("duplicate", raw_id=row[2])
         elif row[5] is None:
             results[index] = IngestResult("flagged", raw_id=row[2], error=row[4])
         else:
@@ -297,11 +319,18 @@ async def _resolve_contacts(
     conn: AsyncConnection, items: Sequence[Prepared], fresh: list[int], now: datetime
 ) -> tuple[dict[tuple[str, str], tuple[uuid.UUID, uuid.UUID]], set[uuid.UUID]]:
     """Map each identity to (identity id, contact id), creating contacts as needed."""
-    wanted: dict[tuple[str, str], int] = {}
+    # Each identity's display name, from the first message naming it: senders, and the
+    # members who wrote in a group.
+    wanted: dict[tuple[str, str], str | None] = {}
     for i in fresh:
         ident = items[i].identity
         if ident is not None:
-            wanted.setdefault(ident, i)
+            sender = items[i].inbound.sender
+            wanted.setdefault(ident, sender.display_name if sender else None)
+        author = items[i].author
+        if author is not None:
+            handle = items[i].inbound.author
+            wanted.setdefault(author, handle.display_name if handle else None)
     keys = sorted(wanted)
     found: dict[tuple[str, str], tuple[uuid.UUID, uuid.UUID]] = {}
     for kind, value, ident_id, contact_id in await _select_identities(conn, keys):
@@ -311,10 +340,7 @@ async def _resolve_contacts(
     if not missing:
         return found, created
 
-    names: dict[tuple[str, str], str | None] = {}
-    for k in missing:
-        sender = items[wanted[k]].inbound.sender
-        names[k] = sender.display_name if sender else None
+    names = wanted
     planned = {k: (new_id(), new_id()) for k in missing}
     await insert_rows(
         conn,
@@ -427,11 +453,15 @@ async def _store_messages(
     # 5. Messages (numbered in their conversation), attachments and timeline events.
     seq: dict[uuid.UUID, int] = {s.id: s.seq_base for s in states.values()}
     message_rows, attachment_rows, event_rows = [], [], []
+    replies: list[dict[str, Any]] = []
     for i in ordered:
         item = items[i]
         state = states[chosen[i].id]
         inbound = item.inbound
         ident_id, contact_id = identities[ident_of[i]]
+        if item.author is not None:
+            # In a group the conversation's contact is the group; who wrote is the member.
+            ident_id = identities[item.author][0]
         raw_id = raw_ids[(item.channel_uuid, item.external_id)]
         message_id = new_id()
         at = _effective_at(item, now)
@@ -464,8 +494,14 @@ async def _store_messages(
                 "delivery_error": None,
                 "delivery_updated_at": None,
                 "provider_message_id": None,
+                "edited_at": None,
+                "reply_to_id": None,
             }
         )
+        if item.reply_to is not None:
+            replies.append(
+                {"b_id": message_id, "b_channel": item.channel_uuid, "b_external": item.reply_to}
+            )
         for stored in item.attachments:
             attachment_rows.append(
                 {
@@ -525,6 +561,9 @@ async def _store_messages(
     await insert_rows(conn, _msg, message_rows)
     await insert_rows(conn, _attach, attachment_rows)
     await insert_rows(conn, _event, event_rows)
+    if replies:
+        # After the insert, so a reply to a message of this same batch finds it too.
+        await conn.execute(_LINK_REPLY, replies)
 
     # 6. Contacts' last activity, for "most recent customers" lists; never backwards.
     latest: dict[uuid.UUID, datetime] = {}
@@ -810,6 +849,21 @@ _TOUCH_CONTACT = (
         last_activity_at=_greatest(
             _contact.c.last_activity_at, bindparam("b_at", type_=UTCDateTime())
         )
+    )
+)
+
+
+_replied = _msg.alias("replied")
+_LINK_REPLY = (
+    update(_msg)
+    .where(_msg.c.id == bindparam("b_id"))
+    .values(
+        reply_to_id=select(_replied.c.id)
+        .where(
+            _replied.c.channel_id == bindparam("b_channel"),
+            _replied.c.external_id == bindparam("b_external"),
+        )
+        .scalar_subquery()
     )
 )
 

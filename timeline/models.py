@@ -333,6 +333,13 @@ class Message(Base):
     raw_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("raw_inbound.id", ondelete="SET NULL")
     )
+    # The customer changed it after sending (a Telegram edit): `text` is the latest
+    # version; earlier ones are in the timeline's message.edited events.
+    edited_at: Mapped[datetime | None]
+    # The earlier message this one answers, when the channel says so (Telegram replies).
+    reply_to_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL")
+    )
     # Outbound delivery; `delivery_rank` keeps state changes forward-only in one UPDATE.
     delivery_state: Mapped[str | None] = mapped_column(String(20))
     delivery_rank: Mapped[int] = mapped_column(Integer, default=0)

@@ -14,7 +14,7 @@ import hashlib
 import re
 from datetime import UTC, datetime
 
-from connectors.types import Inbound, SenderHandle, ThreadHints
+from connectors.types import ExternalId, Inbound, SenderHandle, ThreadHints
 
 # NUL is the one character PostgreSQL text cannot hold; lone surrogates cannot be encoded.
 _NUL = "\x00"
@@ -73,13 +73,14 @@ def storable_datetime(value: datetime, now: datetime) -> datetime:
         return now
 
 
+def _storable_handle(handle: SenderHandle | None) -> SenderHandle | None:
+    if handle is None:
+        return None
+    return SenderHandle(handle.kind, clean(handle.value), cut(handle.display_name, NAME_LENGTH))
+
+
 def storable_inbound(inbound: Inbound, now: datetime) -> Inbound:
     """A copy of `inbound` whose every value fits its column on both databases."""
-    sender = inbound.sender
-    if sender is not None:
-        sender = SenderHandle(
-            sender.kind, clean(sender.value), cut(sender.display_name, NAME_LENGTH)
-        )
     hints = inbound.thread
     thread = ThreadHints(
         message_id=clean_optional(hints.message_id),
@@ -102,7 +103,10 @@ def storable_inbound(inbound: Inbound, now: datetime) -> Inbound:
     )
     return dataclasses.replace(
         inbound,
-        sender=sender,
+        sender=_storable_handle(inbound.sender),
+        author=_storable_handle(inbound.author),
+        edit_of=None if inbound.edit_of is None else ExternalId(bounded_key(inbound.edit_of)),
+        reply_to=None if inbound.reply_to is None else ExternalId(bounded_key(inbound.reply_to)),
         text=clean(inbound.text),
         reply_text=clean_optional(inbound.reply_text),
         html=clean_optional(inbound.html),

@@ -289,6 +289,10 @@ class MessageOut(BaseModel):
     arrived_at: datetime = Field(description="when Switchboard received or queued it")
     seq: int = Field(description="position in the conversation, in the order messages arrived")
     author_id: uuid.UUID | None
+    edited_at: datetime | None = Field(
+        default=None, description="when the customer last changed it (text is the latest)"
+    )
+    reply_to_id: uuid.UUID | None = Field(default=None, description="the message it answers")
     delivery: DeliveryOut | None = Field(description="null for inbound messages and notes")
     attachments: list[AttachmentOut]
 
@@ -313,6 +317,8 @@ class MessageOut(BaseModel):
             arrived_at=row.arrived_at,
             seq=row.seq,
             author_id=row.author_id,
+            edited_at=row.edited_at,
+            reply_to_id=row.reply_to_id,
             delivery=delivery,
             attachments=[AttachmentOut.of(attachment) for attachment in attachments],
         )
