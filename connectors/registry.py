@@ -16,6 +16,7 @@ from connectors.base import Capabilities, Connector, ConnectorContext, Grouping
 from connectors.config import ChannelConfig
 from connectors.email import connector as email
 from connectors.email.config import EmailConfig
+from connectors.sms import connector as sms
 from connectors.sms.config import SmsConfig
 from connectors.telegram.config import TelegramConfig
 from connectors.types import ChannelId, ChannelKind, IdentityKind, Inbound, RawPayload
@@ -69,14 +70,14 @@ REGISTRY: dict[ChannelKind, ConnectorSpec] = {
     ChannelKind.SMS: ConnectorSpec(
         ChannelKind.SMS,
         SmsConfig,
-        # Twilio: a body of at most 1,600 characters; MMS media up to 5 MB in total.
-        Capabilities(
-            max_text_length=1600,
-            supports_attachments=True,
-            max_attachment_bytes=5 * MIB,
-        ),
+        # Twilio: a body of at most 1,600 characters, about one message a second from a
+        # long-code number; MMS media must be public URLs, so replies carry text only.
+        sms.CAPABILITIES,
         recipient_kind=IdentityKind.PHONE,
         region_key="default_region",
+        factory=sms.build,
+        parse_raw=sms.parse_raw,
+        check_connection=sms.check_connection,
     ),
     ChannelKind.TELEGRAM: ConnectorSpec(
         ChannelKind.TELEGRAM,

@@ -7,6 +7,8 @@ from pydantic import Field, field_validator, model_validator
 
 from connectors.config import ChannelConfig
 
+MIB = 1024 * 1024
+
 
 class SmsConfig(ChannelConfig):
     """A Twilio account and the number (or messaging service) it sends from."""
@@ -19,6 +21,12 @@ class SmsConfig(ChannelConfig):
     messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
     default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     api_base_url: str | None = Field(default=None, pattern=r"^https?://")
+    # A larger MMS file is recorded as an attachment note, not downloaded (Twilio: 5 MB).
+    max_media_bytes: int = Field(default=5 * MIB, ge=1024, le=100 * MIB)
+    # Twilio waits 15 s for a webhook answer; a slower download is retried later instead.
+    media_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Per request to Twilio's REST API (sending, the connection check).
+    api_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
 
     @field_validator("phone_number")
     @classmethod
