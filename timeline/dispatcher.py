@@ -94,7 +94,7 @@ from sqlalchemy.orm import aliased
 from connectors.base import Capabilities, Connector
 from connectors.errors import AuthError, PermanentError, TransientError
 from connectors.registry import spec_for
-from connectors.types import DELIVERY_RANK, ChannelId, DeliveryState
+from connectors.types import DELIVERY_RANK, ChannelId, DeliveryState, Outbound
 from timeline.clock import database_now
 from timeline.db import is_conflict, is_unavailable
 from timeline.delivery_record import Claim, record_accepted, record_failure, record_parked
@@ -121,6 +121,10 @@ DEFAULT_RETRY_PERIOD = timedelta(hours=24)
 _QUEUE_ORDER = (OutboundJob.next_attempt_at, OutboundJob.created_at, OutboundJob.id)
 _SENDING_RANK = DELIVERY_RANK[DeliveryState.SENDING]
 _RECORD_RETRY_CAP = 30.0  # seconds between attempts to store an outcome, at most
+
+
+# Recipients whose pacing is remembered before expired entries are dropped.
+_PACED_RECIPIENTS = 10_000
 
 
 def retry_delay(
@@ -176,6 +180,7 @@ class Dispatcher:
             raise ValueError("retry_period and park_probe_seconds must be positive")
         self._sessions = sessions
         self._connectors = connectors
+        self._next_for_recipient: dict[tuple[uuid.UUID, str], float] = {}
         self._bus = bus
         self.worker_id = worker_id
         self.data_dir = data_dir
@@ -586,6 +591,41 @@ class Dispatcher:
         refusal = check_capabilities(built, capabilities)
         if refusal is not None:
             return Failed(refusal, permanent=True)
+        await self._pace_recipient(claim.channel_id, built.recipient, capabilities)
+        started = asyncio.get_running_loop().time()
+        outcome = await self._send(claim, connector, built)
+        # A channel sends one message at a time across all workers (the claim), so holding
+        # this send's slot for the provider's interval spaces the channel's sends however
+        # many workers take them: a burst of replies goes out at the provider's pace
+        # instead of being refused by it.
+        if capabilities.sends_per_second:
+            spent = asyncio.get_running_loop().time() - started
+            await asyncio.sleep(max(0.0, 1 / capabilities.sends_per_second - spent))
+        return outcome
+
+    async def _pace_recipient(
+        self, channel_id: uuid.UUID, recipient: str, capabilities: Capabilities
+    ) -> None:
+        """Wait until the provider takes another message for this recipient (Telegram:
+        about one a second per chat). Kept per process: a provider that still says
+        "too many" gets a retry after the interval it names."""
+        rate = capabilities.sends_per_second_per_recipient
+        if not rate:
+            return
+        loop = asyncio.get_running_loop()
+        key = (channel_id, recipient)
+        wait = self._next_for_recipient.get(key, 0.0) - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._next_for_recipient[key] = loop.time() + 1 / rate
+        if len(self._next_for_recipient) > _PACED_RECIPIENTS:
+            now = loop.time()
+            self._next_for_recipient = {
+                k: t for k, t in self._next_for_recipient.items() if t > now
+            }
+
+    async def _send(self, claim: Claim, connector: Connector, built: Outbound) -> Outcome:
+        capabilities = connector.capabilities
         timeout = asyncio.timeout(self.send_timeout)
         try:
             async with timeout:

@@ -1123,3 +1123,36 @@ async def test_run_survives_a_failing_job_and_sends_the_next(sessions: Sessions)
     assert (await get(sessions, Message, id=first.id)).delivery_state == "failed_temporary"
     assert (await get(sessions, Message, id=second.id)).delivery_state == "sent"
     assert (await get(sessions, OutboundJob, message_id=first.id)).state == JobState.PENDING
+
+
+async def test_a_channels_sends_are_spaced_at_its_provider_rate_across_workers(
+    sessions: Sessions,
+) -> None:
+    conversation = await make_conversation(sessions, kind="sms")
+    for number in range(5):
+        await queue(sessions, conversation, f"reply {number}")
+    rate = 10.0  # sends a second: at least 0.1 s between two sends of the channel
+    connector = FakeConnector(
+        conversation.channel_id, capabilities=Capabilities(sends_per_second=rate)
+    )
+    started: list[float] = []
+
+    async def note_start() -> None:
+        started.append(asyncio.get_running_loop().time())
+
+    connector.during_send = note_start
+    workers = [dispatcher(sessions, connector, clock=None, worker_id=name) for name in ("w1", "w2")]
+    stop = asyncio.Event()
+    running = [asyncio.create_task(worker.run(stop, idle_interval=0.01)) for worker in workers]
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(started) < 5 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await asyncio.gather(*running)
+    assert len(started) == 5
+    gaps = [later - earlier for earlier, later in zip(started, started[1:], strict=False)]
+    # A lower bound only: the hold guarantees it however slow the machine is.
+    assert min(gaps) >= 0.95 / rate
+    assert [call.text for call in connector.calls] == [f"reply {n}" for n in range(5)]
