@@ -9,6 +9,7 @@ is tested in test_dispatcher_patience.py with the helpers of this module.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -1136,23 +1137,24 @@ async def test_a_channels_sends_are_spaced_at_its_provider_rate_across_workers(
         conversation.channel_id, capabilities=Capabilities(sends_per_second=rate)
     )
     started: list[float] = []
+    all_sent = asyncio.Event()
 
     async def note_start() -> None:
         started.append(asyncio.get_running_loop().time())
+        if len(started) == 5:
+            all_sent.set()
 
     connector.during_send = note_start
     workers = [dispatcher(sessions, connector, clock=None, worker_id=name) for name in ("w1", "w2")]
     stop = asyncio.Event()
     running = [asyncio.create_task(worker.run(stop, idle_interval=0.01)) for worker in workers]
     try:
-        deadline = asyncio.get_running_loop().time() + 60
-        while len(started) < 5 and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(all_sent.wait(), 60)
     finally:
         stop.set()
         await asyncio.gather(*running)
     assert len(started) == 5
-    gaps = [later - earlier for earlier, later in zip(started, started[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(started)]
     # A lower bound only: the hold guarantees it however slow the machine is.
     assert min(gaps) >= 0.95 / rate
     assert [call.text for call in connector.calls] == [f"reply {n}" for n in range(5)]
