@@ -18,6 +18,7 @@ from connectors.email import connector as email
 from connectors.email.config import EmailConfig
 from connectors.sms import connector as sms
 from connectors.sms.config import SmsConfig
+from connectors.telegram import connector as telegram
 from connectors.telegram.config import TelegramConfig
 from connectors.types import ChannelId, ChannelKind, IdentityKind, Inbound, RawPayload
 from connectors.webform.config import WebformConfig
@@ -29,7 +30,6 @@ RawParser = Callable[[ChannelId, RawPayload], Inbound]
 # is well. Never raises for what the provider answers.
 ConnectionCheck = Callable[[ChannelConfig], Awaitable[dict[str, str]]]
 
-MIB = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +82,14 @@ REGISTRY: dict[ChannelKind, ConnectorSpec] = {
     ChannelKind.TELEGRAM: ConnectorSpec(
         ChannelKind.TELEGRAM,
         TelegramConfig,
-        # Bot API: 4,096 characters of text; files up to 50 MB.
-        Capabilities(
-            max_text_length=4096,
-            supports_attachments=True,
-            max_attachment_bytes=50 * MIB,
-        ),
+        # Bot API: 4,096 characters a message (longer replies are split), files up to
+        # 50 MB, about 30 messages a second per bot and one a second per chat.
+        telegram.CAPABILITIES,
         # A private chat's id is the user's id, so the identity value is the chat id.
         recipient_kind=IdentityKind.TELEGRAM,
+        factory=telegram.build,
+        parse_raw=telegram.parse_raw,
+        check_connection=telegram.check_connection,
     ),
     ChannelKind.WEBFORM: ConnectorSpec(
         ChannelKind.WEBFORM,

@@ -21,6 +21,8 @@ class TelegramConfig(ChannelConfig):
     # Telegram allows 1-256 characters A-Z, a-z, 0-9, _ and - (setWebhook secret_token).
     secret_token: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
     api_base_url: str | None = Field(default=None, pattern=r"^https?://")
+    # Long-polling wait of one getUpdates call, in seconds (the Bot API allows up to 50).
+    poll_timeout: int = Field(default=30, ge=1, le=50)
 
     @model_validator(mode="after")
     def _generate_secret(self) -> TelegramConfig:
