@@ -31,7 +31,6 @@ RawParser = Callable[[ChannelId, RawPayload], Inbound]
 ConnectionCheck = Callable[[ChannelConfig], Awaitable[dict[str, str]]]
 
 
-
 @dataclass(frozen=True, slots=True)
 class ConnectorSpec:
     """What the hub needs to know about one channel kind."""
