@@ -36,6 +36,7 @@ class Bounce:
 
 
 _DAEMON_LOCAL_PARTS = {"mailer-daemon", "mailerdaemon", "mail-daemon", "postmaster"}
+_LOCAL_PART_WORD = re.compile(r"[\w.+-]+")
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered mail|delivery status notification|delivery (?:status )?failure"
     r"|returned mail|mail delivery failed|failure notice|delivery notification"
@@ -77,14 +78,20 @@ _MESSAGE_ID_LINE = re.compile(
 )
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 _SMTP_REPLY_LINE = re.compile(r"^.*\b[45]\d\d[ -]#?[45]\.\d{1,3}\.\d{1,3}\b.*$", re.MULTILINE)
+_SMTP_PREFIX = re.compile(r"^\s*smtp\s*;\s*", re.IGNORECASE)
 _MAX_REASON = 500
 
 
 def is_daemon(address: str, raw_from: str | None) -> bool:
     """True for a mail system's own sender: MAILER-DAEMON, postmaster (any domain)."""
+    # Every daemon local part contains "daemon" or "postmaster": without either word
+    # anywhere in the sender, no candidate below can be one.
+    lowered = (address + " " + (raw_from or "")).lower()
+    if "daemon" not in lowered and "postmaster" not in lowered:
+        return False
     candidates = [address.split("@", 1)[0]]
     if raw_from:
-        candidates += re.findall(r"[\w.+-]+", raw_from.split("@", 1)[0])[-1:]
+        candidates += _LOCAL_PART_WORD.findall(raw_from.split("@", 1)[0])[-1:]
     return any(c.lower() in _DAEMON_LOCAL_PARTS for c in candidates)
 
 
@@ -138,9 +145,13 @@ def find_bounce(
     own_message_id: str | None,
     in_reply_to: str | None,
     references: tuple[str, ...],
+    content_type: str | None = None,
 ) -> Bounce | None:
-    """The delivery failure this message reports, or None when it is not a bounce."""
-    content_type = msg.get_content_type()
+    """The delivery failure this message reports, or None when it is not a bounce.
+
+    `content_type` is `msg.get_content_type()` when the caller has it already."""
+    if content_type is None:
+        content_type = msg.get_content_type()
     is_dsn = content_type == "message/delivery-status" or (
         content_type == "multipart/report"
         and str(msg.get_param("report-type", "") or "").strip().lower() == "delivery-status"
@@ -233,7 +244,7 @@ def _read_status(
         diagnostic = header_text(block.get("Diagnostic-Code"))
         status = str(block.get("Status", "")).strip()
         if diagnostic:
-            diagnostic = re.sub(r"^\s*smtp\s*;\s*", "", diagnostic, flags=re.IGNORECASE)
+            diagnostic = _SMTP_PREFIX.sub("", diagnostic)
             reasons.append(f"{status} {diagnostic}".strip() if status else diagnostic)
         elif status:
             reasons.append(f"status {status}")

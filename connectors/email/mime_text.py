@@ -14,6 +14,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import re
+from email.header import Header, decode_header
 from functools import lru_cache
 
 # Labels found in real mail that name a superset Python knows under another name, or
@@ -221,10 +222,16 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FOLD = re.compile(r"\s*[\r\n]+\s*")
 
 
-def header_text(value: str | None) -> str | None:
+def header_text(value: str | Header | None) -> str | None:
     """A header value as one line of display text: unfolded, decoded, trimmed; None if empty."""
     if value is None:
         return None
+    if isinstance(value, Header):
+        # compat32 hands raw 8-bit header bytes over as a Header of unknown charset.
+        value = "".join(
+            part if isinstance(part, str) else decode_bytes(part, charset)
+            for part, charset in decode_header(value)
+        )
     text = decode_words(_FOLD.sub(" ", value) if "\n" in value or "\r" in value else value)
     if "\n" in text or "\r" in text:  # decoded words may carry line breaks of their own
         text = _FOLD.sub(" ", text)

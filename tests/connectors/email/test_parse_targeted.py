@@ -428,3 +428,22 @@ def test_display_name_that_is_an_address() -> None:
     parsed = parse_email(raw)
     assert parsed.from_ is not None
     assert (parsed.from_.address, parsed.from_.name) == ("phisher@example.net", "boss@example.com")
+
+
+def test_a_bounce_whose_diagnostic_has_raw_8bit_bytes_keeps_its_reason() -> None:
+    raw = (
+        b"From: MAILER-DAEMON@mx.example\r\nTo: support@example.org\r\n"
+        b"Subject: Undelivered Mail\r\nMessage-ID: <b1@mx.example>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\nfailed\r\n"
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+        b"Final-Recipient: rfc822; ann@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        b"Diagnostic-Code: smtp; 550 Benutzer \xfcnbekannt\r\n"
+        b"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <sb.1@example.org>\r\n"
+        b"--B--\r\n"
+    )
+    parsed = parse_email(raw)
+    assert parsed.error is None
+    assert parsed.bounce is not None
+    assert parsed.bounce.original_message_ids == ("<sb.1@example.org>",)
+    assert "Benutzer ünbekannt" in parsed.bounce.reason
