@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import getpass
 import logging
 import signal
@@ -170,6 +171,11 @@ async def _run(
                     port = int(runner.addresses[0][1])
                     url = settings.model_copy(update={"port": port}).base_url
             print(await greeting(url), flush=True)
+            # What start-up built (modules, the app, connectors) lives as long as the
+            # process: kept out of the collector's full passes, which would otherwise walk
+            # it all now and then and stall every request in flight.
+            gc.collect()
+            gc.freeze()
             await stop.wait()
             logger.info("stopping")
         finally:

@@ -61,6 +61,12 @@ async def sms_conversation(rows: Rows) -> Conversation:
     return await rows.conversation(await rows.contact("Ann"), await rows.channel("sms"))
 
 
+@pytest.fixture
+async def telegram_conversation(rows: Rows) -> Conversation:
+    """On a channel that carries attachments (SMS replies carry text only)."""
+    return await rows.conversation(await rows.contact("Ann"), await rows.channel("telegram"))
+
+
 # --- Idempotency-Key ------------------------------------------------------------------------
 
 
@@ -112,7 +118,10 @@ async def test_keys_belong_to_their_user(
 
 
 async def test_concurrent_requests_with_one_key_make_one_message(
-    client: Client, agent: ApiUser, sms_conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+    client: Client,
+    agent: ApiUser,
+    telegram_conversation: Conversation,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Both requests pass the "key unused?" look-up before either writes, so the unique
     # key in the database, not the look-up, has to decide between them.
@@ -130,8 +139,8 @@ async def test_concurrent_requests_with_one_key_make_one_message(
     }
     async with asyncio.timeout(HANG):
         responses = await asyncio.gather(
-            post(client, agent, sms_conversation, body, "race"),
-            post(client, agent, sms_conversation, body, "race"),
+            post(client, agent, telegram_conversation, body, "race"),
+            post(client, agent, telegram_conversation, body, "race"),
         )
         answers = [await response.json() for response in responses]
     assert [response.status for response in responses] == [201, 201]
@@ -220,9 +229,12 @@ async def test_too_long_text_is_422_naming_the_limit(
 
 
 async def test_attachments_the_channel_cannot_carry_are_422(
-    client: Client, agent: ApiUser, sms_conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+    client: Client,
+    agent: ApiUser,
+    telegram_conversation: Conversation,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    spec = REGISTRY[ChannelKind.SMS]
+    spec = REGISTRY[ChannelKind.TELEGRAM]
     body = {
         "text": "see attached",
         "attachments": [
@@ -235,16 +247,20 @@ async def test_attachments_the_channel_cannot_carry_are_422(
     }
 
     small = dataclasses.replace(spec.capabilities, max_attachment_bytes=19)
-    monkeypatch.setitem(REGISTRY, ChannelKind.SMS, dataclasses.replace(spec, capabilities=small))
-    over = await post(client, agent, sms_conversation, body, None)
+    monkeypatch.setitem(
+        REGISTRY, ChannelKind.TELEGRAM, dataclasses.replace(spec, capabilities=small)
+    )
+    over = await post(client, agent, telegram_conversation, body, None)
     assert over.status == 422
     fields = (await over.json())["error"]["fields"]
     assert list(fields) == ["attachments"]
     assert "19 bytes" in fields["attachments"] and "20 bytes" in fields["attachments"]
 
     none = dataclasses.replace(spec.capabilities, supports_attachments=False)
-    monkeypatch.setitem(REGISTRY, ChannelKind.SMS, dataclasses.replace(spec, capabilities=none))
-    refused = await post(client, agent, sms_conversation, body, None)
+    monkeypatch.setitem(
+        REGISTRY, ChannelKind.TELEGRAM, dataclasses.replace(spec, capabilities=none)
+    )
+    refused = await post(client, agent, telegram_conversation, body, None)
     assert refused.status == 422
     assert (await refused.json())["error"]["fields"] == {
         "attachments": "this channel cannot send attachments"
@@ -278,7 +294,7 @@ async def test_channel_id_must_be_the_conversations_own(
 
 
 async def test_a_reply_with_attachments_stores_and_shows_them(
-    client: Client, agent: ApiUser, sms_conversation: Conversation
+    client: Client, agent: ApiUser, telegram_conversation: Conversation
 ) -> None:
     photo, notes = b"\x89PNG fake image bytes", b"line one\nline two\n"
     body = {
@@ -288,7 +304,7 @@ async def test_a_reply_with_attachments_stores_and_shows_them(
             {"filename": "notes.txt", "content_type": "text/plain", "data": b64(notes)},
         ],
     }
-    response = await post(client, agent, sms_conversation, body, None)
+    response = await post(client, agent, telegram_conversation, body, None)
     assert response.status == 201, await response.text()
     shown = (await response.json())["attachments"]
     assert [(a["filename"], a["content_type"], a["size"]) for a in shown] == [
@@ -301,7 +317,7 @@ async def test_a_reply_with_attachments_stores_and_shows_them(
     assert sorted(blob_path(data_dir, row.sha256).read_bytes() for row in stored) == sorted(
         [photo, notes]
     )
-    listed = await client.get(path_of(sms_conversation), headers=agent.headers)
+    listed = await client.get(path_of(telegram_conversation), headers=agent.headers)
     assert (await listed.json())["items"][0]["attachments"] == shown
 
 
