@@ -146,14 +146,31 @@ async def _reprocess_one(
     summary: ReprocessSummary,
 ) -> None:
     parser = spec_for(kind).parse_raw
+    stored = raw.parse_status != ParseStatus.OK.value and bool(raw.inbound)
     try:
+        inbound = None
         if parser is not None and raw.body is not None:
-            inbound = parser(ChannelId(str(raw.channel_id)), RawPayload(raw.content_type, raw.body))
-        elif raw.parse_status != ParseStatus.OK.value and raw.inbound:
+            try:
+                inbound = parser(
+                    ChannelId(str(raw.channel_id)), RawPayload(raw.content_type, raw.body)
+                )
+            except Exception as err:
+                if not stored:
+                    raise
+                # The connector's own normalized value was kept with the payload: it
+                # stands when the payload does not parse (again).
+                logger.info(
+                    "reparse of %s/%s failed (%s); using the stored value",
+                    raw.channel_id,
+                    raw.external_id,
+                    err,
+                )
+        if inbound is None and stored:
+            assert raw.inbound is not None
             inbound = inbound_from_json(
                 raw.channel_id, raw.external_id, raw.inbound, ingestor.data_dir
             )
-        else:
+        if inbound is None:
             summary.skipped += 1
             return
     except Exception as err:  # a parser bug must not stop the run: record it and go on

@@ -30,6 +30,7 @@ from datetime import timedelta
 from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import Connector, ConnectorContext, InboundSink
 from connectors.errors import AuthError, TransientError
@@ -155,8 +156,10 @@ class ChannelRuntime:
     async def _reload_logged(self) -> None:
         try:
             await self.reload()
+        except (SQLAlchemyError, OSError) as err:
+            # The database is down or not migrated: the connectors running keep running.
+            logger.warning("re-reading the channels failed: %s", err)
         except Exception as err:
-            # The database is down or a bug: the connectors already running keep running.
             logger.warning("re-reading the channels failed: %r", err, exc_info=True)
 
     async def reload(self) -> None:
