@@ -12,19 +12,7 @@ from connectors.types import (
     Inbound,
     ReachabilityChange,
 )
-
-
-class MemoryCursors:
-    """An in-memory CursorStore."""
-
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], str] = {}
-
-    async def load(self, channel_id: ChannelId, key: str) -> str | None:
-        return self.values.get((channel_id, key))
-
-    async def save(self, channel_id: ChannelId, key: str, value: str) -> None:
-        self.values[(channel_id, key)] = value
+from tests.connectors.memory import MemoryCursors
 
 
 @dataclass
