@@ -161,6 +161,9 @@ class Outbound:
     thread: ThreadHints = field(default_factory=ThreadHints)
     attachments: tuple[OutboundAttachment, ...] = ()
     sender_name: str | None = None  # the agent's display name; None: the channel's own
+    # The external id of the customer's message this answers (a Telegram reply), when the
+    # agent replied to one; channels without the notion ignore it.
+    reply_to: str | None = None
     # An automatic acknowledgement, not a person's reply: marked so (email Auto-Submitted:
     # auto-replied) that the customer's own auto-responder does not answer it.
     auto_reply: bool = False

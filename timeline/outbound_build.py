@@ -112,6 +112,13 @@ async def build_outbound(
     in_reply_to = latest.rfc_message_id if latest is not None else None
     customer_subject = latest.subject if latest is not None else None
     subject = message.subject or customer_subject or conversation_subject
+    reply_to = None
+    if message.reply_to_id is not None:
+        reply_to = await session.scalar(
+            select(Message.external_id).where(
+                Message.id == message.reply_to_id, Message.direction == Direction.IN.value
+            )
+        )
     return Outbound(
         channel_id=ChannelId(str(message.channel_id)),
         message_id=str(message.id),
@@ -126,6 +133,7 @@ async def build_outbound(
         ),
         attachments=attachments,
         auto_reply=message.auto_submitted,
+        reply_to=reply_to,
     )
 
 

@@ -116,6 +116,7 @@ async def queue_outbound(
     now: datetime | None = None,
     attachments: Sequence[OutboundFile] = (),
     automatic: bool = False,
+    reply_to_id: uuid.UUID | None = None,
 ) -> Message:
     """Store a reply (with its delivery job) or a private note; the caller commits.
 
@@ -156,6 +157,7 @@ async def queue_outbound(
         text=text,
         html=html,
         auto_submitted=automatic,
+        reply_to_id=reply_to_id,
         sent_at=now,
         created_at=now,
         arrived_at=now,

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramMigrateToChat
-from aiogram.types import BufferedInputFile
+from aiogram.types import BufferedInputFile, ReplyParameters
 from aiogram.types import Message as TgMessage
 
 from connectors.base import CursorStore, ReachabilitySink
@@ -68,8 +68,11 @@ class Sender:
         if not parts:
             raise PermanentError("nothing to send: the reply has neither text nor attachments")
         done, last_id = await self._progress(message, len(parts))
+        answering = _message_number(message.reply_to)
         for index in range(done, len(parts)):
-            sent = await self._send_part(message, chat, parts[index])
+            # Only the first part answers the customer's message; the rest follow it.
+            reply_to = answering if index == 0 else None
+            sent = await self._send_part(message, chat, parts[index], reply_to)
             last_id = f"{sent.chat.id}:{sent.message_id}"
             if len(parts) > 1:
                 await self._cursors.save(
@@ -87,28 +90,40 @@ class Sender:
         return min(int(count), total), last_id
 
     async def _send_part(
-        self, message: Outbound, chat: int | str, part: str | OutboundAttachment
+        self,
+        message: Outbound,
+        chat: int | str,
+        part: str | OutboundAttachment,
+        reply_to: int | None = None,
     ) -> TgMessage:
         try:
             try:
-                return await self._call(chat, part)
+                return await self._call(chat, part, reply_to)
             except TelegramMigrateToChat as err:
                 # Addressed to a group since upgraded: remember it and send to the supergroup.
                 if isinstance(chat, int):
                     await self._aliases.record(chat, err.migrate_to_chat_id)
-                return await self._call(err.migrate_to_chat_id, part)
+                return await self._call(err.migrate_to_chat_id, part, reply_to)
         except TelegramAPIError as err:
             if isinstance(err, TelegramForbiddenError):
                 await self._note_unreachable(message, err.message)
             raise translate(err) from err
 
-    async def _call(self, chat: int | str, part: str | OutboundAttachment) -> TgMessage:
+    async def _call(
+        self, chat: int | str, part: str | OutboundAttachment, reply_to: int | None
+    ) -> TgMessage:
+        # The answered message may be gone (deleted by the customer): send anyway.
+        answer = (
+            None
+            if reply_to is None
+            else ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+        )
         if isinstance(part, str):
-            return await self._bot.send_message(chat, part)
+            return await self._bot.send_message(chat, part, reply_parameters=answer)
         file = BufferedInputFile(part.data, filename=part.filename)
         if part.content_type in _PHOTO_TYPES and len(part.data) <= PHOTO_LIMIT_BYTES:
-            return await self._bot.send_photo(chat, file)
-        return await self._bot.send_document(chat, file)
+            return await self._bot.send_photo(chat, file, reply_parameters=answer)
+        return await self._bot.send_document(chat, file, reply_parameters=answer)
 
     async def _note_unreachable(self, message: Outbound, reason: str) -> None:
         """A 403 saying the user blocked the bot is also recorded as the contact's state,
@@ -136,3 +151,14 @@ def _chat_id(recipient: str) -> int | str:
         if recipient.startswith("@"):
             return recipient
         raise PermanentError(f"not a Telegram chat id: {recipient!r}") from None
+
+
+def _message_number(external_id: str | None) -> int | None:
+    """The Telegram message id in one of our external ids ("chat:message[:edit:...]")."""
+    if not external_id:
+        return None
+    parts = external_id.split(":")
+    try:
+        return int(parts[1]) if len(parts) >= 2 else None
+    except ValueError:
+        return None

@@ -181,6 +181,13 @@ async def create_message(request: web.Request) -> web.Response:
             if body.private
             else await unreachable_reason(session, conversation.channel_id, conversation.contact_id)
         )
+        answered = (
+            None if body.reply_to_id is None else await session.get(Message, body.reply_to_id)
+        )
+    if body.reply_to_id is not None and (
+        answered is None or answered.conversation_id != conversation.id
+    ):
+        raise validation_failed({"reply_to_id": "not a message of this conversation"})
     if channel is None:  # deleted since we looked
         raise not_found("no such conversation")
     check_reply(body, channel)
@@ -244,6 +251,7 @@ async def _queue_reply(
             author_id=auth.current_user(request).id,
             private=body.private,
             attachments=files,
+            reply_to_id=body.reply_to_id,
         )
         [answer] = await message_outs(session, [message])
         if key is not None:

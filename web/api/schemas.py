@@ -384,6 +384,11 @@ class MessageCreate(Input):
         description="the channel to reply on; only the conversation's own channel for now",
     )
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+    reply_to_id: uuid.UUID | None = Field(
+        default=None,
+        description="the customer's message this answers (a message of this conversation); "
+        "channels that quote replies (Telegram) show it as an answer to that message",
+    )
 
     @field_validator("text")
     @classmethod

@@ -57,13 +57,28 @@ async def test_polling_reply_edit_and_block(hub: Hub, bot_api: BotApiStandIn) ->
         return items[0] if items else None
 
     found = await hub.until(conversation, "the polled message is a conversation")
-    reply = await hub.post(f"/conversations/{found['id']}/messages", {"text": "Yes, we are!"})
+    [asked] = await hub.messages(found["id"])
+    # A reply to another conversation's message, or to nothing, is refused.
+    wrong = await hub.post(
+        f"/conversations/{found['id']}/messages",
+        {"text": "x", "reply_to_id": "00000000-0000-0000-0000-000000000000"},
+        status=422,
+    )
+    assert "reply_to_id" in wrong["error"]["fields"]
+    reply = await hub.post(
+        f"/conversations/{found['id']}/messages",
+        {"text": "Yes, we are!", "reply_to_id": asked["id"]},
+    )
+    assert reply["reply_to_id"] == asked["id"]
 
     async def delivered() -> Any:
         return [m for m in bot_api.delivered if m.get("text") == "Yes, we are!"]
 
     [sent] = await hub.until(delivered, "the stand-in received sendMessage")
     assert sent["chat"]["id"] == ANN
+    # Sent as an answer to the customer's message (Telegram message 10).
+    [call] = [c for c in bot_api.calls_of("sendMessage") if c.params.get("text") == "Yes, we are!"]
+    assert call.params["reply_parameters"]["message_id"] == 10
 
     async def state(expected: str) -> Any:
         messages = await hub.messages(found["id"])
