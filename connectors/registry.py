@@ -52,6 +52,9 @@ class ConnectorSpec:
     parse_raw: RawParser | None = None
     # The "test connection" action; None when the kind has nothing to check.
     check_connection: ConnectionCheck | None = None
+    # Run the check whenever the configuration is saved, refusing what the provider
+    # refuses (a Telegram bot token is checked with getMe: one cheap call).
+    check_on_save: bool = False
 
 
 REGISTRY: dict[ChannelKind, ConnectorSpec] = {
@@ -89,6 +92,7 @@ REGISTRY: dict[ChannelKind, ConnectorSpec] = {
         factory=telegram.build,
         parse_raw=telegram.parse_raw,
         check_connection=telegram.check_connection,
+        check_on_save=True,
     ),
     ChannelKind.WEBFORM: ConnectorSpec(
         ChannelKind.WEBFORM,

@@ -3,10 +3,12 @@ PostgreSQL), users with bearer tokens, and rows made directly with the ORM."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+import threading
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from aiohttp.test_utils import TestClient
 
 from connectors.registry import spec_for
 from inbox.models import ApiToken, Role, User
+from tests.connectors.telegram.bot_api_standin import BotApiStandIn, running
 from timeline.db import SessionFactory
 from timeline.models import (
     Attachment,
@@ -38,6 +41,8 @@ T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[[Settings], Awaitable[Client]]
 
+TELEGRAM_TOKEN = "123456:" + "AbCdEfGhIj" * 4
+
 # One valid configuration per channel kind, with distinctive secrets to look for.
 VALID_CONFIGS: dict[str, dict[str, Any]] = {
     "email": {
@@ -56,9 +61,38 @@ VALID_CONFIGS: dict[str, dict[str, Any]] = {
         "phone_number": "+1 415 555 0199",
         "default_region": "US",
     },
-    "telegram": {"bot_token": "123456:" + "AbCdEfGhIj" * 4, "mode": "webhook"},
+    # api_base_url is set to a Bot API stand-in for the session (`telegram_bot_api`):
+    # the token is checked with getMe whenever a Telegram channel is saved.
+    "telegram": {"bot_token": TELEGRAM_TOKEN, "mode": "webhook"},
     "webform": {"allowed_origins": ["https://example.com"]},
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def telegram_bot_api() -> Iterator[str]:
+    """A Bot API stand-in for the whole session, on a loop of its own in a thread (tests
+    each have their own loop); VALID_CONFIGS' Telegram channel points at it."""
+    standin = BotApiStandIn(token=TELEGRAM_TOKEN)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    stop: asyncio.Future[None] = loop.create_future()
+
+    async def serve() -> None:
+        async with running(standin):
+            started.set()
+            await stop
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    if not started.wait(30):
+        raise RuntimeError("the Bot API stand-in did not start")
+    VALID_CONFIGS["telegram"]["api_base_url"] = standin.base_url
+    try:
+        yield standin.base_url
+    finally:
+        loop.call_soon_threadsafe(stop.set_result, None)
+        thread.join(30)
+        loop.close()
 
 
 @pytest.fixture

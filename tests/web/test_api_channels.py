@@ -311,3 +311,29 @@ async def test_connection_test_of_a_kind_with_nothing_to_connect(
     )
     assert bad.status == 422
     assert "config.allowed_origins" in (await bad.json())["error"]["fields"]
+
+
+async def test_a_telegram_token_the_bot_api_refuses_is_not_saved(
+    client: Client, admin: ApiUser
+) -> None:
+    config = {**VALID_CONFIGS["telegram"], "bot_token": "654321:" + "ZyXwVuTsRq" * 4}
+    refused = await client.post(
+        "/api/v1/channels",
+        json={"kind": "telegram", "name": "bot", "config": config},
+        headers=admin.headers,
+    )
+    assert refused.status == 422, await refused.text()
+    fields = (await refused.json())["error"]["fields"]
+    assert "401" in fields["config.bot_token"]
+    async with client.app[SESSIONS_KEY]() as session:
+        assert (await session.scalars(select(Channel))).all() == []
+    # A saved channel given a refused token keeps its working one.
+    channel = await create(client, admin, "telegram")
+    changed = await client.patch(
+        f"/api/v1/channels/{channel['id']}",
+        json={"config": {"bot_token": config["bot_token"]}},
+        headers=admin.headers,
+    )
+    assert changed.status == 422
+    stored = await stored_config(client, channel["id"])
+    assert stored["bot_token"] == VALID_CONFIGS["telegram"]["bot_token"]

@@ -80,6 +80,7 @@ async def create_channel(request: web.Request) -> web.Response:
     spec = spec_for(body.kind)
     _refuse_masks(spec, body.config)
     config = _check_config(spec, body.config)
+    await _check_on_save(spec, config)
     channel = Channel(
         kind=spec.kind.value,
         name=body.name,
@@ -122,7 +123,7 @@ async def update_channel(request: web.Request) -> web.Response:
     async with request.app[SESSIONS_KEY]() as session:
         channel = await _visible_channel(session, request, channel_id)
         if body.config is not None:
-            shown = _reconfigure(box, channel, body.config)
+            shown = await _reconfigure(box, channel, body.config)
         if body.name is not None:
             channel.name = body.name
         if body.paused is not None:
@@ -188,17 +189,30 @@ async def _visible_channel(
     return channel
 
 
-def _reconfigure(box: SecretBox, channel: Channel, changes: dict[str, Any]) -> dict[str, Any]:
+async def _reconfigure(box: SecretBox, channel: Channel, changes: dict[str, Any]) -> dict[str, Any]:
     """Merge `changes` onto the stored config, validate and store it; returns it as shown."""
     spec = spec_for(channel.kind)
     stored = _stored_values(box, channel)
     config = _check_config(spec, _merge(spec, stored, changes))
+    await _check_on_save(spec, config)
     channel.config_encrypted = box.encrypt(config.model_dump(mode="json"))
     # A secret generated anew (a cleared Telegram secret_token) is shown, as at creation.
     reveal = frozenset(
         name for name in config.generated_secrets if getattr(config, name) != stored.get(name)
     )
     return config.masked(reveal)
+
+
+async def _check_on_save(spec: ConnectorSpec, config: ChannelConfig) -> None:
+    """422 with the provider's refusal, for kinds whose configuration is checked on save."""
+    if not spec.check_on_save or spec.check_connection is None:
+        return
+    errors = await spec.check_connection(config)
+    if errors:
+        raise validation_failed(
+            {f"config.{name}": reason for name, reason in errors.items()},
+            message="the provider refused this configuration",
+        )
 
 
 def _check_config(spec: ConnectorSpec, values: dict[str, Any]) -> ChannelConfig:
