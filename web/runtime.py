@@ -109,6 +109,8 @@ class ChannelRuntime:
         self._on_change = on_change
         self._public_url = public_url.rstrip("/")
         self._running: dict[ChannelId, _Running] = {}
+        # Every running connector's webhook routes, by (method, path): one look-up a request.
+        self._routes: dict[tuple[str, str], Handler] = {}
         # Configurations that could not be built, so a broken channel is reported once,
         # not on every re-read.
         self._broken: dict[ChannelId, tuple[str, str]] = {}
@@ -204,12 +206,10 @@ class ChannelRuntime:
 
     async def handle_webhook(self, request: web.Request) -> web.StreamResponse:
         """The one route under /webhooks/: hands the request to the connector that serves it."""
-        key = (request.method, request.path)
-        for running in self._running.values():
-            handler = running.routes.get(key)
-            if handler is not None:
-                return await handler(request)
-        raise web.HTTPNotFound(text="no running channel serves this webhook")
+        handler = self._routes.get((request.method, request.path))
+        if handler is None:
+            raise web.HTTPNotFound(text="no running channel serves this webhook")
+        return await handler(request)
 
     async def _start(
         self, channel_id: ChannelId, spec: ConnectorSpec, fingerprint: tuple[str, str]
@@ -241,6 +241,7 @@ class ChannelRuntime:
                 self._receive_loop(channel_id, connector), name=f"receive:{channel_id}"
             )
         self._running[channel_id] = _Running(fingerprint, connector, routes, receiver)
+        self._routes.update(routes)
         self._connectors[channel_id] = connector
         logger.info("channel %s (%s): connector started", channel_id, spec.kind.value)
         return True
@@ -248,6 +249,8 @@ class ChannelRuntime:
     async def _stop(self, channel_id: ChannelId) -> None:
         running = self._running.pop(channel_id)
         self._connectors.pop(channel_id, None)
+        for key in running.routes:
+            self._routes.pop(key, None)
         if running.receiver is not None:
             running.receiver.cancel()
             await asyncio.gather(running.receiver, return_exceptions=True)

@@ -9,7 +9,6 @@ is tested in test_dispatcher_patience.py with the helpers of this module.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -1132,29 +1131,35 @@ async def test_a_channels_sends_are_spaced_at_its_provider_rate_across_workers(
     conversation = await make_conversation(sessions, kind="sms")
     for number in range(5):
         await queue(sessions, conversation, f"reply {number}")
-    rate = 10.0  # sends a second: at least 0.1 s between two sends of the channel
+    rate = 10.0  # sends a second: each send holds the channel for up to 0.1 s
     connector = FakeConnector(
         conversation.channel_id, capabilities=Capabilities(sends_per_second=rate)
     )
-    started: list[float] = []
-    all_sent = asyncio.Event()
+    log: list[tuple[str, float]] = []
+    all_held = asyncio.Event()
 
     async def note_start() -> None:
-        started.append(asyncio.get_running_loop().time())
-        if len(started) == 5:
-            all_sent.set()
+        log.append(("send", 0.0))
+
+    async def hold(seconds: float) -> None:
+        log.append(("hold", seconds))
+        await asyncio.sleep(0)  # let the other worker try to claim the channel meanwhile
+        if sum(1 for kind, _ in log if kind == "hold") == 5:
+            all_held.set()
 
     connector.during_send = note_start
     workers = [dispatcher(sessions, connector, clock=None, worker_id=name) for name in ("w1", "w2")]
+    for worker in workers:
+        worker.hold = hold
     stop = asyncio.Event()
     running = [asyncio.create_task(worker.run(stop, idle_interval=0.01)) for worker in workers]
     try:
-        await asyncio.wait_for(all_sent.wait(), 60)
+        await asyncio.wait_for(all_held.wait(), 60)
     finally:
         stop.set()
         await asyncio.gather(*running)
-    assert len(started) == 5
-    gaps = [later - earlier for earlier, later in itertools.pairwise(started)]
-    # A lower bound only: the hold guarantees it however slow the machine is.
-    assert min(gaps) >= 0.95 / rate
+    # Every send is followed by its hold before the channel's next send starts, whichever
+    # worker takes it: the pace is kept across workers.
+    assert [kind for kind, _ in log] == ["send", "hold"] * 5
+    assert all(0 <= seconds <= 1 / rate for kind, seconds in log if kind == "hold")
     assert [call.text for call in connector.calls] == [f"reply {n}" for n in range(5)]
