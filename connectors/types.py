@@ -102,6 +102,9 @@ class InboundAttachment:
     # What the connector fetches the file by (a media URL, a Telegram file id), kept so
     # a failed download can be tried again (`Connector.fetch_attachment`).
     source: str | None = None
+    # The failure may pass (a timeout, a provider's 5xx): the core fetches the file again
+    # later. False for what cannot change (over the size limit, a refused URL).
+    retry: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,13 @@ class Inbound:
     edit_of: ExternalId | None = None
     # The earlier message (by external id) this one answers, when the channel says so.
     reply_to: ExternalId | None = None
+    # Other identities of the sender that the message itself vouches for (a Telegram user
+    # sharing their own phone number; a form's email and phone): attached to the sender's
+    # contact, or recorded as a merge suggestion when another contact already holds one.
+    identities: tuple[SenderHandle, ...] = ()
+    # Where the customer came from (a Telegram /start payload; a form's page, referrer,
+    # UTM parameters): recorded on the contact's timeline with the message.
+    attribution: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

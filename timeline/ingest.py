@@ -28,7 +28,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from connectors.base import Grouping
 from connectors.registry import spec_for
-from connectors.types import Inbound
+from connectors.types import Inbound, SenderHandle
+from timeline.attachment_fetch import final_note, pending_note
 from timeline.crypto import SecretBox, SecretBoxError
 from timeline.db import SessionFactory, is_conflict, is_unavailable
 from timeline.events import EventBus, publish_committed
@@ -92,11 +93,13 @@ def _message_id(value: str | None) -> str | None:
 
 def _inbound_json(inbound: Inbound, attachments: Sequence[StoredAttachment]) -> dict[str, Any]:
     """The normalized inbound, attachments by digest, to re-ingest a flagged message."""
-    sender = inbound.sender
     return {
-        "sender": None
-        if sender is None
-        else {"kind": str(sender.kind), "value": sender.value, "display_name": sender.display_name},
+        "sender": _handle_json(inbound.sender),
+        "author": _handle_json(inbound.author),
+        "identities": [_handle_json(handle) for handle in inbound.identities],
+        "attribution": [list(pair) for pair in inbound.attribution],
+        "edit_of": inbound.edit_of,
+        "reply_to": inbound.reply_to,
         "text": inbound.text,
         "reply_text": inbound.reply_text,
         "html": inbound.html,
@@ -121,6 +124,12 @@ def _inbound_json(inbound: Inbound, attachments: Sequence[StoredAttachment]) -> 
             for a in attachments
         ],
     }
+
+
+def _handle_json(handle: SenderHandle | None) -> dict[str, Any] | None:
+    if handle is None:
+        return None
+    return {"kind": str(handle.kind), "value": handle.value, "display_name": handle.display_name}
 
 
 class Ingestor:
@@ -229,10 +238,13 @@ class Ingestor:
             except IdentityError as err:
                 # The message is the group's either way; only who wrote it is unknown.
                 logger.warning("inbound %s: unusable author: %s", inbound.external_id, err)
-        deferred = [a for a in inbound.attachments if a.error is not None]
-        if deferred:
+        offered = self._offered(inbound, identity, info.region)
+        missing = [a for a in inbound.attachments if a.error is not None]
+        # Files whose download may work later are fetched again (timeline/attachment_fetch).
+        deferred = tuple(a for a in missing if a.retry and a.source and identity is not None)
+        if missing:
             # The message is kept without the file; what is missing, and why, stays visible.
-            notes = [f"[{a.filename or a.content_type} not stored: {a.error}]" for a in deferred]
+            notes = [pending_note(a) if a in deferred else final_note(a) for a in missing]
             inbound = dataclasses.replace(
                 inbound,
                 text="\n".join(part for part in (inbound.text, *notes) if part),
@@ -266,7 +278,29 @@ class Ingestor:
             author=author,
             edit_of=inbound.edit_of,
             reply_to=inbound.reply_to,
+            deferred=deferred,
+            offered=offered,
         )
+
+    @staticmethod
+    def _offered(
+        inbound: Inbound, identity: tuple[str, str] | None, region: str | None
+    ) -> tuple[tuple[str, str, str | None], ...]:
+        """The other identities a message vouches for, normalized; unusable ones are
+        logged and left out (the message itself is fine)."""
+        if identity is None:
+            return ()
+        offered: dict[tuple[str, str], str | None] = {}
+        for handle in inbound.identities:
+            try:
+                value = normalize_identity(handle.kind, handle.value, region=region)
+            except IdentityError as err:
+                logger.info("inbound %s: offered identity not used: %s", inbound.external_id, err)
+                continue
+            key = (str(handle.kind), value)
+            if key != identity:
+                offered.setdefault(key, handle.display_name)
+        return tuple((kind, value, name) for (kind, value), name in offered.items())
 
     async def region(self, channel_id: uuid.UUID) -> str | None:
         """The region the channel's national phone numbers are read in (None: none set)."""

@@ -39,6 +39,7 @@ from timeline.bulk import insert_rows
 from timeline.events import Event
 from timeline.ids import new_id
 from timeline.ingest_edits import apply_edits
+from timeline.ingest_extras import Extras, store_extras
 from timeline.models import (
     OPEN_THREAD_WHERE,
     Attachment,
@@ -113,6 +114,10 @@ class Prepared:
     author: tuple[str, str] | None = None  # (kind, value) of a group member who wrote it
     edit_of: str | None = None  # external id of the message this one edits
     reply_to: str | None = None  # external id of the message this one answers
+    # Files to fetch again later (their download failed in a way that may pass).
+    deferred: tuple[InboundAttachment, ...] = ()
+    # Other identities the message vouches for: (kind, normalized value, display name).
+    offered: tuple[tuple[str, str, str | None], ...] = ()
 
 
 @dataclass(slots=True, eq=False)  # identity semantics: one state per conversation
@@ -453,6 +458,7 @@ async def _store_messages(
     # 5. Messages (numbered in their conversation), attachments and timeline events.
     seq: dict[uuid.UUID, int] = {s.id: s.seq_base for s in states.values()}
     message_rows, attachment_rows, event_rows = [], [], []
+    extras: list[Extras] = []
     replies: list[dict[str, Any]] = []
     for i in ordered:
         item = items[i]
@@ -516,6 +522,19 @@ async def _store_messages(
                     "created_at": now,
                 }
             )
+        if item.deferred or item.offered or inbound.attribution:
+            extras.append(
+                Extras(
+                    message_id,
+                    state.id,
+                    identities[item.author][1] if item.author is not None else contact_id,
+                    item.channel_uuid,
+                    at,
+                    item.deferred,
+                    item.offered,
+                    inbound.attribution,
+                )
+            )
         ids = {
             "message_id": str(message_id),
             "conversation_id": str(state.id),
@@ -564,6 +583,8 @@ async def _store_messages(
     if replies:
         # After the insert, so a reply to a message of this same batch finds it too.
         await conn.execute(_LINK_REPLY, replies)
+    if extras:
+        await store_extras(conn, extras, events, now)
 
     # 6. Contacts' last activity, for "most recent customers" lists; never backwards.
     latest: dict[uuid.UUID, datetime] = {}

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -384,6 +385,31 @@ class Attachment(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_attachments_message", "message_id"),)
+
+
+class AttachmentFetch(Base):
+    """A file of an inbound message whose download failed in a way that may pass (a
+    timeout, a provider's 5xx). The message was stored without it; the worker fetches it
+    again through its connector until it arrives or the attempts run out."""
+
+    __tablename__ = "attachment_fetches"
+
+    id: Mapped[uuid.UUID] = _pk()
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(Text)  # what the connector fetches it by
+    filename: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    note: Mapped[str] = mapped_column(Text)  # the line in the message's text that says so
+    error: Mapped[str | None] = mapped_column(Text)  # the last failure
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When it is next due; also a claim: a worker pushes it forward before it fetches.
+    next_at: Mapped[datetime]
+    gave_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_attachment_fetches_due", "gave_up", "next_at"),)
 
 
 class TimelineEvent(Base):

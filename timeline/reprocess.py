@@ -85,11 +85,16 @@ def inbound_from_json(
     return Inbound(
         channel_id=ChannelId(str(channel_id)),
         external_id=ExternalId(external_id),
-        sender=None
-        if not sender
-        else SenderHandle(
-            IdentityKind(sender["kind"]), sender["value"], sender.get("display_name")
+        sender=_handle(sender),
+        author=_handle(data.get("author")),
+        identities=tuple(
+            handle for handle in map(_handle, data.get("identities") or ()) if handle is not None
         ),
+        attribution=tuple(
+            (str(pair[0]), str(pair[1])) for pair in data.get("attribution") or () if len(pair) == 2
+        ),
+        edit_of=ExternalId(data["edit_of"]) if data.get("edit_of") else None,
+        reply_to=ExternalId(data["reply_to"]) if data.get("reply_to") else None,
         text=data.get("text") or "",
         sent_at=datetime.fromisoformat(data["sent_at"]),
         reply_text=data.get("reply_text"),
@@ -104,6 +109,12 @@ def inbound_from_json(
         auto_submitted=bool(data.get("auto_submitted")),
         attachments=tuple(attachments),
     )
+
+
+def _handle(data: dict[str, Any] | None) -> SenderHandle | None:
+    if not data:
+        return None
+    return SenderHandle(IdentityKind(data["kind"]), data["value"], data.get("display_name"))
 
 
 async def reprocess(

@@ -27,6 +27,13 @@ KEY_LENGTH = 500
 CONTENT_TYPE_LENGTH = 100
 ATTACHMENT_TYPE_LENGTH = 255
 FILENAME_LENGTH = 255
+SOURCE_LENGTH = 2000
+REASON_LENGTH = 500
+# Attribution lands in a timeline event's JSON: bounded so a hostile page URL or a
+# thousand UTM-like parameters cannot bloat every contact view.
+ATTRIBUTION_KEY_LENGTH = 64
+ATTRIBUTION_VALUE_LENGTH = 2000
+MAX_ATTRIBUTION_ITEMS = 32
 
 
 def clean(value: str) -> str:
@@ -98,6 +105,8 @@ def storable_inbound(inbound: Inbound, now: datetime) -> Inbound:
             content_id=None
             if attachment.content_id is None
             else bounded_key(attachment.content_id),
+            source=cut(attachment.source, SOURCE_LENGTH),
+            error=cut(attachment.error, REASON_LENGTH),
         )
         for attachment in inbound.attachments
     )
@@ -105,6 +114,13 @@ def storable_inbound(inbound: Inbound, now: datetime) -> Inbound:
         inbound,
         sender=_storable_handle(inbound.sender),
         author=_storable_handle(inbound.author),
+        identities=tuple(
+            handle for handle in map(_storable_handle, inbound.identities) if handle is not None
+        ),
+        attribution=tuple(
+            (cut(key, ATTRIBUTION_KEY_LENGTH) or "", cut(value, ATTRIBUTION_VALUE_LENGTH) or "")
+            for key, value in inbound.attribution[:MAX_ATTRIBUTION_ITEMS]
+        ),
         edit_of=None if inbound.edit_of is None else ExternalId(bounded_key(inbound.edit_of)),
         reply_to=None if inbound.reply_to is None else ExternalId(bounded_key(inbound.reply_to)),
         text=clean(inbound.text),

@@ -16,6 +16,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from connectors.registry import REGISTRY
+from timeline.attachment_fetch import AttachmentFetcher
 from timeline.crypto import SecretBox
 from timeline.db import create_engine, read_session_factory, session_factory
 from timeline.dispatcher import Dispatcher
@@ -70,6 +71,7 @@ def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Appl
     app.cleanup_ctx.append(functools.partial(_runtime, receive="worker" in roles))
     if "worker" in roles:
         app.cleanup_ctx.append(_dispatcher)
+        app.cleanup_ctx.append(_attachment_fetcher)
 
     app.router.add_get("/healthz", healthz)
     # Channels come and go while the app runs, so their webhooks are served by one route
@@ -186,6 +188,30 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def _attachment_fetcher(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS_KEY]
+    connectors = app[CONNECTORS_KEY]
+    fetcher = AttachmentFetcher(
+        app[SESSIONS_KEY],
+        lambda: list(connectors),
+        connectors.get,
+        app[BUS_KEY],
+        data_dir=settings.data_dir,
+        max_attempts=settings.attachment_fetch_attempts,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        fetcher.run(stop, settings.attachment_fetch_interval_seconds), name="attachment-fetcher"
+    )
+    task.add_done_callback(_log_crash)
+    yield
+    stop.set()
+    # A fetch in flight is abandoned: its claim lapses and the file is tried again later.
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     channel_reload_seconds: float = Field(default=30.0, gt=0)
     # A crashed connector is restarted after 1 s, doubling up to this.
     connector_backoff_cap_seconds: float = Field(default=300.0, ge=1)
+    # Inbound files whose download failed for a reason that may pass (a timeout, a 5xx)
+    # are fetched again by the worker: looked for this often, first after a minute, then
+    # with doubling delays up to an hour, at most this many times.
+    attachment_fetch_interval_seconds: float = Field(default=30.0, gt=0)
+    attachment_fetch_attempts: int = Field(default=12, ge=1)
 
     @field_validator("database_url")
     @classmethod

@@ -97,6 +97,7 @@ def parse_raw(channel_id: ChannelId, payload: RawPayload) -> Inbound:
             b"",
             error="not fetched when re-parsing",
             source=item.url,
+            retry=True,
         )
         for index, item in enumerate(event.media)
     )

@@ -21,6 +21,8 @@ from connectors.types import InboundAttachment
 
 log = logging.getLogger(__name__)
 
+_GENERIC = "application/octet-stream"
+
 TWILIO_API = "https://api.twilio.com"
 _CHUNK = 64 * 1024
 
@@ -75,10 +77,10 @@ class MediaFetcher:
     async def fetch(self, url: str, content_type: str, filename: str | None) -> InboundAttachment:
         """One file as an attachment: with its bytes, or with `error` and `source` set."""
 
-        def failed(reason: str, size: int | None = None) -> InboundAttachment:
+        def failed(reason: str, size: int | None = None, retry: bool = False) -> InboundAttachment:
             log.warning("MMS media %s not stored: %s", url, reason)
             return InboundAttachment(
-                filename, content_type, b"", size=size, error=reason, source=url
+                filename, content_type, b"", size=size, error=reason, source=url, retry=retry
             )
 
         parts = urlsplit(url)
@@ -89,13 +91,20 @@ class MediaFetcher:
         except MediaTooLarge as err:
             return failed(f"over the {self._max_bytes} byte limit", err.size)
         except TimeoutError:
-            return failed("download timed out")
+            return failed("download timed out", retry=True)
         except aiohttp.ClientResponseError as err:
-            return failed(f"download failed: HTTP {err.status} {err.message}")
-        except (aiohttp.ClientError, ValueError) as err:
+            # Even a 404 may pass: media can lag the webhook that names it, and a refused
+            # credential can be corrected; the fetcher's attempts are bounded.
+            return failed(f"download failed: HTTP {err.status} {err.message}", retry=True)
+        except aiohttp.ClientError as err:
+            return failed(f"download failed: {err!r}", retry=True)
+        except ValueError as err:
             return failed(f"download failed: {err!r}")
+        # The webhook's MediaContentType wins; when it named none (or only the generic
+        # octet-stream a re-fetch starts from), the type the media host serves.
+        declared = content_type if content_type != _GENERIC else ""
         return InboundAttachment(
-            filename, content_type or served_type, data, size=len(data), source=url
+            filename, declared or served_type or _GENERIC, data, size=len(data), source=url
         )
 
     async def _download(self, url: str) -> tuple[bytes, str]:

@@ -275,6 +275,7 @@ def _not_fetched(parsed: ParsedMessage) -> tuple[InboundAttachment, ...]:
             size=ref.size,
             error="not downloaded while re-parsing",
             source=ref.file_id,
+            retry=True,
         )
         for ref in parsed.files
     )

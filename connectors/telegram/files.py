@@ -40,14 +40,17 @@ async def download(bot: Bot, ref: FileRef, limit: int = DOWNLOAD_LIMIT_BYTES) ->
     except _TooBig:
         return _failed(ref, TOO_BIG, ref.size)
     except _NoPath:
-        return _failed(ref, "download failed: getFile gave no file path", ref.size)
+        return _failed(ref, "download failed: getFile gave no file path", ref.size, retry=True)
     except TelegramAPIError as err:
         # getFile answers 400 "file is too big" for files over the limit it serves.
         if "too big" in err.message.lower():
             return _failed(ref, TOO_BIG, ref.size)
-        return _failed(ref, f"download failed: {err.message}", ref.size)
+        # Even a 400 may pass: Telegram answers "wrong file_id or the file is temporarily
+        # unavailable" for both; the fetcher's attempts are bounded.
+        return _failed(ref, f"download failed: {err.message}", ref.size, retry=True)
     except (ClientError, TimeoutError) as err:
-        return _failed(ref, f"download failed: {type(err).__name__}: {err}", ref.size)
+        why = f"download failed: {type(err).__name__}: {err}"
+        return _failed(ref, why, ref.size, retry=True)
     return InboundAttachment(
         filename=ref.filename, content_type=ref.content_type, data=data, size=len(data)
     )
@@ -83,7 +86,7 @@ async def _fetch(bot: Bot, file_id: str, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _failed(ref: FileRef, why: str, size: int | None) -> InboundAttachment:
+def _failed(ref: FileRef, why: str, size: int | None, *, retry: bool = False) -> InboundAttachment:
     log.info("telegram file %s not downloaded: %s", ref.file_id, why)
     return InboundAttachment(
         filename=ref.filename,
@@ -92,4 +95,5 @@ def _failed(ref: FileRef, why: str, size: int | None) -> InboundAttachment:
         size=size,
         error=why,
         source=ref.file_id,
+        retry=retry,
     )

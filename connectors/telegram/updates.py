@@ -116,8 +116,29 @@ def parse_message(
         auto_submitted=is_service(message),
         edit_of=original if edited else None,
         reply_to=_reply_to(message),
+        identities=_own_phone(message),
+        attribution=_attribution(message, edited),
     )
     return ParsedMessage(inbound, files_of(message))
+
+
+def _own_phone(message: Message) -> tuple[SenderHandle, ...]:
+    """The phone of a contact the user shared of themselves (the "share my phone number"
+    button): another identity of theirs. A contact card of someone else is only text."""
+    contact, user = message.contact, message.from_user
+    if contact is None or user is None or contact.user_id != user.id:
+        return ()
+    name = " ".join(part for part in (contact.first_name, contact.last_name) if part)
+    return (SenderHandle(IdentityKind.PHONE, contact.phone_number, name or None),)
+
+
+def _attribution(message: Message, edited: bool) -> tuple[tuple[str, str], ...]:
+    """Where a user came from: the payload of the deep link (t.me/bot?start=PAYLOAD)
+    that opened the chat, from the /start command it sends."""
+    payload = None if edited or not message.text else start_payload(message.text)
+    if payload is None:
+        return ()
+    return (("source", "telegram_start"), ("start_payload", payload))
 
 
 def parse_membership(

@@ -134,6 +134,7 @@ async def test_failed_download_keeps_the_message_and_can_be_fetched_again(
     assert attachment.source == url
     assert attachment.content_type == "image/jpeg"
     assert attachment.error is not None and "404" in attachment.error
+    assert attachment.retry  # worth fetching again later
 
     standin.media[media_sid] = kept
     fetched = await connector.fetch_attachment(attachment)
@@ -165,6 +166,7 @@ async def test_oversized_media_is_noted_not_stored(
     assert attachment.size == len(PNG)
     assert attachment.error == "over the 1024 byte limit"
     assert attachment.source == url
+    assert not attachment.retry  # the file will not shrink
 
 
 @pytest.mark.parametrize(

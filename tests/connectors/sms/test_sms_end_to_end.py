@@ -5,10 +5,12 @@ callbacks, MMS media, redeliveries and opt-outs."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from tests.connectors.sms.twilio_standin import (
     TwilioStandin,
@@ -18,6 +20,9 @@ from tests.connectors.sms.twilio_standin import (
     status_form,
 )
 from tests.hub import Hub, start_hub
+from timeline.db import session_factory
+from timeline.models import AttachmentFetch
+from web.keys import ENGINE_KEY
 
 ACCOUNT = "AC" + "1" * 32
 TOKEN = "twilio-auth-token-for-e2e"
@@ -126,6 +131,48 @@ async def test_mms_media_become_attachments(hub: Hub, twilio: TwilioStandin) -> 
     assert sorted(a["size"] for a in message["attachments"]) == sorted(
         [len(b"\x89PNG picture"), len(b"%PDF-1.4 receipt")]
     )
+
+
+async def test_media_that_failed_to_download_is_fetched_again_by_the_worker(
+    database_url: str, tmp_path: Path, aiohttp_client: Any, twilio: TwilioStandin
+) -> None:
+    hub = await start_hub(
+        aiohttp_client,
+        database_url,
+        tmp_path / "data",
+        public_url=PUBLIC,
+        attachment_fetch_interval_seconds=0.1,
+    )
+    channel_id = await connect(hub, twilio)
+    message_sid = sid("MM")
+    url = twilio.add_media(message_sid, b"\x89PNG late picture", "image/png")
+    media_sid = url.rsplit("/", 1)[1]
+    kept = twilio.media.pop(media_sid)  # not there yet: the stand-in answers 404
+    form = incoming_form(ACCOUNT, ANN, OURS, "Here", message_sid=message_sid, media=[(url, "")])
+    assert (await webhook(hub, channel_id, form)).status == 200
+    [conversation] = await hub.conversations()
+    [message] = await hub.messages(conversation["id"])
+    assert message["attachments"] == []
+    assert "not stored yet" in message["text"] and "it will be fetched again" in message["text"]
+
+    # The media appears; the retry falls due (time is moved, not waited for).
+    twilio.media[media_sid] = kept
+    async with session_factory(hub.client.app[ENGINE_KEY])() as session, session.begin():
+        await session.execute(update(AttachmentFetch).values(next_at=datetime.now(UTC)))
+
+    async def fetched() -> Any:
+        [now] = await hub.messages(conversation["id"])
+        return now if now["attachments"] else None
+
+    message = await hub.until(fetched, "the media fetched again")
+    assert message["text"] == "Here"
+    [attachment] = message["attachments"]
+    assert (attachment["content_type"], attachment["size"]) == (
+        "image/png",
+        len(b"\x89PNG late picture"),
+    )
+    timeline = await hub.get(f"/contacts/{conversation['contact_id']}/timeline")
+    assert "attachment.fetched" in [item["kind"] for item in timeline["items"]]
 
 
 async def test_stop_opts_out_and_start_opts_back_in(hub: Hub, twilio: TwilioStandin) -> None:

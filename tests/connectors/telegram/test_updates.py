@@ -186,6 +186,7 @@ async def test_a_file_over_20_mb_is_noted_and_a_failed_download_fetched_again(
     assert huge.error == TOO_BIG
     assert missing.error is not None and missing.error.startswith("download failed")
     assert missing.source == "LATE" and recorder.inbound[1].text == "the contract"
+    assert missing.retry and not too_big.retry and not huge.retry
 
     standin.add_file("LATE", b"%PDF-late")
     again = await connector.fetch_attachment(missing)
@@ -267,3 +268,47 @@ def test_start_payload() -> None:
     assert start_payload("/start@shop_bot ref_7") == "ref_7"
     assert start_payload("/start") is None
     assert start_payload("hello /start x") is None
+
+
+async def test_a_deep_link_start_is_recorded_for_attribution(
+    aiohttp_client: Any, recorder: Recorder, connector: TelegramConnector
+) -> None:
+    await deliver(
+        aiohttp_client,
+        connector,
+        update(1, text="/start spring_sale-7", entities=[_command(6)]),
+        update(2, text="/start", entities=[_command(6)]),
+        update(3, text="/start later", entities=[_command(6)]),
+        update(4, "edited_message", message_id=3, edit_date=1700000060, text="/start edited"),
+    )
+    deep, plain, later, edited = recorder.inbound
+    assert deep.attribution == (("source", "telegram_start"), ("start_payload", "spring_sale-7"))
+    assert deep.text == "/start spring_sale-7"
+    assert plain.attribution == ()
+    assert later.attribution == (("source", "telegram_start"), ("start_payload", "later"))
+    assert edited.attribution == ()  # an edit is not a new arrival
+
+
+async def test_a_shared_own_phone_is_offered_as_an_identity_and_a_card_is_not(
+    aiohttp_client: Any, recorder: Recorder, connector: TelegramConnector
+) -> None:
+    own = {"phone_number": "+14155550100", "first_name": "Ann", "user_id": ANN["id"]}
+    friend = {"phone_number": "+14155550111", "first_name": "Bob", "user_id": 777}
+    unknown = {"phone_number": "14155550122", "first_name": "Cy"}  # no Telegram account
+    await deliver(
+        aiohttp_client,
+        connector,
+        update(1, contact=own),
+        update(2, contact=friend),
+        update(3, contact=unknown),
+    )
+    mine, card, other = recorder.inbound
+    assert [(h.kind, h.value, h.display_name) for h in mine.identities] == [
+        ("phone", "+14155550100", "Ann")
+    ]
+    assert card.identities == () and other.identities == ()
+    assert "+14155550111" in card.text  # still shown to the agent
+
+
+def _command(length: int) -> dict[str, Any]:
+    return {"type": "bot_command", "offset": 0, "length": length}
