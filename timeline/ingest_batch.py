@@ -250,20 +250,22 @@ async def ingest_batch(
         await _resolve_duplicates(conn, items, duplicates, results)
 
     edits = [i for i in fresh if items[i].edit_of is not None]
+    # An edit whose original arrives in this same batch (a poller catching up) is applied
+    # once that original is stored, below.
+    arriving = {(items[i].channel_uuid, items[i].external_id) for i in fresh}
+    after = [i for i in edits if (items[i].channel_uuid, items[i].edit_of) in arriving]
+    edits = [i for i in edits if i not in after]
     if edits:
         # An edit of a message we never stored is kept as a message of its own.
-        applied, unmatched = await apply_edits(conn, items, edits, events)
-        for i, edited in applied.items():
-            results[i] = IngestResult(
-                "edited",
-                raw_id=raw_ids[(items[i].channel_uuid, items[i].external_id)],
-                message_id=edited.message_id,
-                conversation_id=edited.conversation_id,
-                contact_id=edited.contact_id,
-            )
+        unmatched = await _apply_edits(conn, items, edits, raw_ids, results, events)
         fresh = [i for i in fresh if items[i].edit_of is None or i in unmatched]
+    fresh = [i for i in fresh if i not in after]
     if fresh:
         await _store_messages(conn, items, fresh, raw_ids, results, events, reopen_window, now)
+    if after and (late := await _apply_edits(conn, items, after, raw_ids, results, events)):
+        await _store_messages(
+            conn, items, sorted(late), raw_ids, results, events, reopen_window, now
+        )
 
     for index, first in repeats:
         original = results[first]
@@ -276,6 +278,28 @@ async def ingest_batch(
     final = [r for r in results if r is not None]
     assert len(final) == len(items)
     return BatchOutcome(final, events)
+
+
+async def _apply_edits(
+    conn: AsyncConnection,
+    items: Sequence[Prepared],
+    indexes: list[int],
+    raw_ids: dict[tuple[uuid.UUID, str], uuid.UUID],
+    results: list[IngestResult | None],
+    events: list[Event],
+) -> set[int]:
+    """Apply the edits at `indexes`, answering for each; returns those whose original is
+    not stored."""
+    applied, unmatched = await apply_edits(conn, items, indexes, events)
+    for i, edited in applied.items():
+        results[i] = IngestResult(
+            "edited",
+            raw_id=raw_ids[(items[i].channel_uuid, items[i].external_id)],
+            message_id=edited.message_id,
+            conversation_id=edited.conversation_id,
+            contact_id=edited.contact_id,
+        )
+    return unmatched
 
 
 async def _resolve_duplicates(

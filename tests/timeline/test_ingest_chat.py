@@ -140,3 +140,31 @@ async def test_a_file_that_could_not_be_fetched_is_noted_not_lost(
     assert "[photo.jpg not stored: download failed: 502]" in stored.text
     assert files == ["a.txt"]
     assert conversations == 1
+
+
+async def test_an_edit_in_the_same_batch_as_its_original_edits_it(
+    sessions: SessionFactory, make_channel: MakeChannel, ingestor: Ingestor
+) -> None:
+    """A poller catching up hands over a message and its edit together, in either order."""
+    channel = await make_channel("telegram")
+    edit = tg(
+        channel,
+        "5:1:edit:1",
+        text="Hello, world",
+        sent_at=T0 + timedelta(minutes=1),
+        edit_of=ExternalId("5:1"),
+    )
+    edited, original = await ingestor.ingest_many(
+        [edit, tg(channel, "5:1", text="Helo")]  # type: ignore[list-item]
+    )
+    assert original.status == "created"
+    assert edited.status == "edited" and edited.message_id == original.message_id
+    async with sessions() as session:
+        texts = (await session.scalars(select(Message.text))).all()
+        events = (
+            await session.scalars(
+                select(TimelineEvent.data).where(TimelineEvent.kind == "message.edited")
+            )
+        ).all()
+    assert texts == ["Hello, world"]
+    assert [event["previous_text"] for event in events] == ["Helo"]
