@@ -146,3 +146,35 @@ async def test_group_messages_share_a_conversation(hub: Hub, bot_api: BotApiStan
     contact = await hub.get(f"/contacts/{conversation['contact_id']}")
     assert contact["name"] == "Printer owners"
     assert [i["value"] for i in contact["identities"]] == ["-100555"]
+
+
+async def test_a_deep_link_and_a_shared_phone_join_the_contact(
+    hub: Hub, bot_api: BotApiStandIn
+) -> None:
+    """t.me/bot?start=spring opens the chat: the payload is on the contact's timeline. The
+    user then shares their phone: later texts from that number are the same customer's."""
+    await connect(hub, bot_api)
+    start = {"type": "bot_command", "offset": 0, "length": 6}
+    bot_api.feed(private_message(1, 10, "/start spring", entities=[start]))
+    phone = {"phone_number": "+14155550100", "first_name": "Ann", "user_id": ANN}
+    shared = private_message(2, 11, "", contact=phone)
+    del shared["message"]["text"]
+    bot_api.feed(shared)
+
+    async def both() -> Any:
+        items = await hub.conversations()
+        return items if items and len(await hub.messages(items[0]["id"])) == 2 else None
+
+    [conversation] = await hub.until(both, "both updates stored")
+    contact_id = conversation["contact_id"]
+    contact = await hub.get(f"/contacts/{contact_id}")
+    assert {(i["kind"], i["value"]) for i in contact["identities"]} == {
+        ("telegram", str(ANN)),
+        ("phone", "+14155550100"),
+    }
+    found = await hub.get("/contacts?identity=phone:%2B14155550100")
+    assert [item["id"] for item in found["items"]] == [contact_id]
+    timeline = await hub.get(f"/contacts/{contact_id}/timeline")
+    [attributed] = [i for i in timeline["items"] if i["kind"] == "contact.attributed"]
+    assert attributed["data"]["start_payload"] == "spring"
+    assert "identity.added" in [i["kind"] for i in timeline["items"]]
