@@ -1,5 +1,6 @@
-"""Users (agents, managers, admins), their API tokens, and the idempotency keys of their
-API requests."""
+"""Users (agents, managers, admins), their API tokens, the idempotency keys of their
+API requests, and the CRM's own records: attribute definitions, notes, follow-up tasks
+and saved segments."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from timeline.ids import new_id
@@ -77,3 +78,79 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_idempotency_keys_created", "created_at"),)
+
+
+class AttributeDefinition(Base):
+    """A custom attribute contacts can carry: its type decides the column its values use
+    (timeline.models.ContactAttribute) and how they are checked."""
+
+    __tablename__ = "attribute_definitions"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200))
+    # text, number, date, boolean, select, money
+    type: Mapped[str] = mapped_column(String(20))
+    options: Mapped[list[str] | None] = mapped_column(JSON)  # select: the allowed values
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ContactNote(Base):
+    """A note about a contact, written by a user."""
+
+    __tablename__ = "contact_notes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_contact_notes_contact", "contact_id", "created_at"),)
+
+
+class Task(Base):
+    """A follow-up: raises exactly one "task due" event when due, however many workers run."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    title: Mapped[str] = mapped_column(String(500))
+    due_at: Mapped[datetime]
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE")
+    )
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+    # Set in the transaction that records the "task due" event: the exactly-once guard.
+    due_notified_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_tasks_due", "due_notified_at", "due_at"),
+        Index("ix_tasks_contact", "contact_id"),
+        Index("ix_tasks_assignee", "assignee_id", "completed_at"),
+    )
+
+
+class Segment(Base):
+    """A saved filter over contacts (inbox/segments.py), counted live."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    filters: Mapped[dict[str, Any]]
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

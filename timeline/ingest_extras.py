@@ -21,11 +21,13 @@ from timeline.attachment_fetch import fetch_row
 from timeline.bulk import insert_rows
 from timeline.events import Event
 from timeline.ids import new_id
-from timeline.models import AttachmentFetch, Identity, TimelineEvent
+from timeline.models import AttachmentFetch, Identity, MergeSuggestion, TimelineEvent
+from timeline.storable import cut
 
 _fetch = cast(Table, AttachmentFetch.__table__)
 _ident = cast(Table, Identity.__table__)
 _event = cast(Table, TimelineEvent.__table__)
+_suggestion = cast(Table, MergeSuggestion.__table__)
 
 # The first re-fetch waits a minute: what failed a moment ago rarely works at once.
 FIRST_FETCH_DELAY = timedelta(minutes=1)
@@ -110,6 +112,7 @@ async def _attach_identities(
         # A concurrent transaction attached some of them first: see whose they are now.
         holders.update(await _holders(conn, [key for key in missing if key not in added]))
     seen: set[tuple[uuid.UUID, tuple[str, str]]] = set()
+    suggestions: dict[tuple[uuid.UUID, uuid.UUID], str] = {}
     for item, key, _ in offers:
         if (item.contact_id, key) in seen:
             continue
@@ -123,6 +126,27 @@ async def _attach_identities(
             rows.append(
                 _row(item, "contact.merge_suggested", {**identity, "other_contact_id": str(holder)})
             )
+            pair = sorted((item.contact_id, holder), key=str)
+            suggestions[(pair[0], pair[1])] = f"{key[0]}:{key[1]}"
+    # One suggestion per pair of contacts, whichever identity raised it first.
+    await insert_rows(
+        conn,
+        _suggestion,
+        [
+            {
+                "id": new_id(),
+                "contact_id": a,
+                "other_contact_id": b,
+                "reason": cut(reason, 500),
+                "status": "open",
+                "created_at": now,
+                "resolved_at": None,
+                "resolved_by": None,
+            }
+            for (a, b), reason in sorted(suggestions.items(), key=str)
+        ],
+        conflict=("contact_id", "other_contact_id"),
+    )
 
 
 async def _holders(

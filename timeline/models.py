@@ -185,13 +185,137 @@ class Contact(Base):
 
     id: Mapped[uuid.UUID] = _pk()
     name: Mapped[str | None] = mapped_column(String(200))
+    # new (not in the pipeline), lead, qualified, customer, lost (inbox/lifecycle.py).
     lifecycle_stage: Mapped[str] = mapped_column(String(32), default="new")
+    lost_reason: Mapped[str | None] = mapped_column(String(500))
+    # The user who owns the relationship; no foreign key: users live in the inbox package.
+    owner_id: Mapped[uuid.UUID | None]
+    # Money is kept in minor units of its ISO 4217 currency: exact on both databases.
+    lifetime_value_minor: Mapped[int | None] = mapped_column(BigInteger)
+    lifetime_value_currency: Mapped[str | None] = mapped_column(String(3))
+    # The customer's own choices: where, in which language, when and in what money.
+    preferred_channel_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("channels.id", ondelete="SET NULL")
+    )
+    language: Mapped[str | None] = mapped_column(String(35))  # BCP 47
+    timezone: Mapped[str | None] = mapped_column(String(64))  # IANA name
+    # {"mon": [["09:00", "17:00"]], ...} in the contact's timezone.
+    reachable_hours: Mapped[dict[str, Any] | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    # A contact merged into another keeps its row so its id still resolves.
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL")
+    )
+    # Erased on request (personal data): the row stays as a tombstone for report counts.
+    erased_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Creation counts as activity, so the contact list sorts on one indexed column.
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_contacts_last_activity", "last_activity_at", "id"),)
+    __table_args__ = (
+        Index("ix_contacts_last_activity", "last_activity_at", "id"),
+        Index("ix_contacts_stage", "lifecycle_stage"),
+        Index("ix_contacts_owner", "owner_id"),
+        Index("ix_contacts_merged_into", "merged_into_id"),
+    )
+
+
+class ContactTag(Base):
+    """A tag on a contact."""
+
+    __tablename__ = "contact_tags"
+
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+    __table_args__ = (Index("ix_contact_tags_tag", "tag"),)
+
+
+class ContactAttribute(Base):
+    """The value of one custom attribute of a contact, in the column of its type (the
+    definitions are in the inbox package); one row per attribute so segments can filter
+    on any of them with plain SQL on both databases."""
+
+    __tablename__ = "contact_attributes"
+
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text_value: Mapped[str | None] = mapped_column(Text)  # text and select
+    number_value: Mapped[float | None]
+    date_value: Mapped[datetime | None]
+    bool_value: Mapped[bool | None]
+    money_minor: Mapped[int | None] = mapped_column(BigInteger)  # money, with currency
+    currency: Mapped[str | None] = mapped_column(String(3))
+
+    __table_args__ = (Index("ix_contact_attributes_key", "key"),)
+
+
+class MergeSuggestion(Base):
+    """Two contacts that look like one person (an identity one offered is the other's).
+    Merged or dismissed by a person, never silently."""
+
+    __tablename__ = "merge_suggestions"
+
+    id: Mapped[uuid.UUID] = _pk()
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    other_contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE")
+    )
+    reason: Mapped[str] = mapped_column(String(500))  # e.g. "phone:+14155550100"
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open, merged, dismissed
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[uuid.UUID | None]
+
+    __table_args__ = (
+        Index("uq_merge_suggestions_pair", "contact_id", "other_contact_id", unique=True),
+        Index("ix_merge_suggestions_status", "status", "created_at"),
+    )
+
+
+class Form(Base):
+    """A web form of a webform channel; submitted at /forms/{key}."""
+
+    __tablename__ = "forms"
+
+    id: Mapped[uuid.UUID] = _pk()
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    # The definition (connectors/webform/definition.py) as JSON.
+    definition: Mapped[dict[str, Any]]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FormSubmission(Base):
+    """One accepted submission of a form, with where it came from."""
+
+    __tablename__ = "form_submissions"
+
+    id: Mapped[uuid.UUID] = _pk()
+    form_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("forms.id", ondelete="CASCADE"))
+    message_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL")
+    )
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE")
+    )
+    attribution: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Kept only as long as the installation's retention setting allows.
+    ip: Mapped[str | None] = mapped_column(String(45))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_form_submissions_form", "form_id", "created_at"),
+        Index("ix_form_submissions_contact", "contact_id"),
+    )
 
 
 class Identity(Base):

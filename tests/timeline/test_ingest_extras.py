@@ -14,7 +14,7 @@ from tests.timeline.conftest import MakeChannel
 from tests.timeline.test_ingest import inbound
 from timeline.db import SessionFactory
 from timeline.ingest import Ingestor, _inbound_json
-from timeline.models import AttachmentFetch, Identity, Message, TimelineEvent
+from timeline.models import AttachmentFetch, Identity, MergeSuggestion, Message, TimelineEvent
 from timeline.reprocess import inbound_from_json
 
 PHONE = SenderHandle(IdentityKind.PHONE, "+1 415 555 0100", "Ann")
@@ -80,6 +80,13 @@ async def test_an_identity_held_by_another_contact_is_a_merge_suggestion(
         "other_contact_id": str(by_sms.contact_id),
     }
     assert await _events(sessions, "identity.added") == []
+    # Queued once for a person to decide, however often the number is offered again.
+    await ingestor.ingest(tg(telegram, "1001:6", identities=(PHONE,)))
+    async with sessions() as session:
+        queued = (await session.scalars(select(MergeSuggestion))).all()
+    assert [({q.contact_id, q.other_contact_id}, q.reason, q.status) for q in queued] == [
+        ({by_sms.contact_id, by_bot.contact_id}, "phone:+14155550100", "open")
+    ]
 
 
 async def test_unusable_or_own_offered_identities_change_nothing(
