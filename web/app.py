@@ -22,7 +22,15 @@ from timeline.db import create_engine, read_session_factory, session_factory
 from timeline.dispatcher import Dispatcher
 from timeline.events import create_bus
 from timeline.ingest import Ingestor
-from web.api import channels, contacts, conversations
+from web.api import (
+    channels,
+    contact_merge,
+    contacts,
+    conversations,
+    crm,
+    personal_data,
+    segments,
+)
 from web.auth import auth_middleware
 from web.errors import error_middleware
 from web.health import healthz
@@ -78,7 +86,17 @@ def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Appl
     # that asks the runtime which connector serves the path (web/runtime.py).
     app.router.add_route("*", "/webhooks/{path:.*}", _webhook)
     operations = add_routes(
-        app, [channels.routes, contacts.routes, conversations.routes, openapi_routes]
+        app,
+        [
+            channels.routes,
+            contacts.routes,
+            crm.routes,
+            segments.routes,
+            contact_merge.routes,
+            personal_data.routes,
+            conversations.routes,
+            openapi_routes,
+        ],
     )
     app[OPENAPI_KEY] = build_document(
         operations,

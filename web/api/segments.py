@@ -1,0 +1,7 @@
+"""Placeholder: routes are added here (issue 8)."""
+
+from __future__ import annotations
+
+from web.openapi import ApiRoutes
+
+routes = ApiRoutes(tag="segments")
