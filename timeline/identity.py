@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import phonenumbers
+from phonenumbers import timezone
 
 from connectors.types import IdentityKind
 
@@ -86,3 +87,15 @@ def normalize_phone(value: str, region: str | None) -> str:
         else:
             raise IdentityError(f"not a possible phone number: {value!r}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_timezone(value: str) -> str | None:
+    """The timezone a normalized (E.164) number is in, when its country or area has just
+    one (+1 415 → America/Los_Angeles; Russia's +7 9xx spans eleven: None)."""
+    try:
+        zones = timezone.time_zones_for_number(phonenumbers.parse(value))
+    except phonenumbers.NumberParseException:
+        return None
+    if len(zones) != 1 or zones[0] == timezone.UNKNOWN_TIMEZONE:
+        return None
+    return str(zones[0])

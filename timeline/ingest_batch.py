@@ -34,9 +34,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import Grouping
-from connectors.types import Inbound, InboundAttachment
+from connectors.types import IdentityKind, Inbound, InboundAttachment
 from timeline.bulk import insert_rows
 from timeline.events import Event
+from timeline.identity import phone_timezone
 from timeline.ids import new_id
 from timeline.ingest_edits import apply_edits
 from timeline.ingest_extras import Extras, store_extras
@@ -379,6 +380,8 @@ async def _resolve_contacts(
                 "id": planned[k][1],
                 "name": names.get(k),
                 "lifecycle_stage": "new",
+                # Where a phone number tells, the customer's timezone from the start.
+                "timezone": phone_timezone(k[1]) if k[0] == IdentityKind.PHONE.value else None,
                 "created_at": now,
                 "updated_at": now,
                 "last_activity_at": now,

@@ -14,7 +14,14 @@ from tests.timeline.conftest import MakeChannel
 from tests.timeline.test_ingest import inbound
 from timeline.db import SessionFactory
 from timeline.ingest import Ingestor, _inbound_json
-from timeline.models import AttachmentFetch, Identity, MergeSuggestion, Message, TimelineEvent
+from timeline.models import (
+    AttachmentFetch,
+    Contact,
+    Identity,
+    MergeSuggestion,
+    Message,
+    TimelineEvent,
+)
 from timeline.reprocess import inbound_from_json
 
 PHONE = SenderHandle(IdentityKind.PHONE, "+1 415 555 0100", "Ann")
@@ -230,3 +237,15 @@ def test_a_flagged_inbound_keeps_what_it_brought_for_reprocessing() -> None:
     )
     again = inbound_from_json(channel, original.external_id, _inbound_json(original, ()))
     assert again == original
+
+
+async def test_a_phone_tells_a_new_contacts_timezone_when_it_has_one(
+    sessions: SessionFactory, make_channel: MakeChannel, ingestor: Ingestor
+) -> None:
+    sms = await make_channel("sms")
+    sf = await ingestor.ingest(inbound(sms, "SM1", IdentityKind.PHONE, "+14155550100"))
+    moscow = await ingestor.ingest(inbound(sms, "SM2", IdentityKind.PHONE, "+79161234567"))
+    async with sessions() as session:
+        zones = {row.id: row.timezone for row in (await session.scalars(select(Contact))).all()}
+    assert zones[sf.contact_id] == "America/Los_Angeles"
+    assert zones[moscow.contact_id] is None  # +7 9xx spans eleven zones: no guess

@@ -1,0 +1,140 @@
+"""A valid form submission as the one inbound shape, and re-parsing a stored one.
+
+Idempotency: the external id is a hash of the form key, the render token (or, for posts
+without one, an id the caller passes: the client's Idempotency-Key header, say) and the
+submitted content. A browser's double submit (same token, same content; a fresh multipart
+boundary does not matter, since parsed values are hashed, not bytes) is one message; a
+visitor who goes back, corrects a typo and sends again makes a second one. A post with
+neither token nor id is never deduplicated (the raw body and arrival time are hashed).
+
+Text: the message field first, as written (it is what an agent reads first and what the
+inbox shows as a preview), then a blank line and "Label: value" for every other field
+answered, in the form's order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from connectors.types import (
+    ChannelId,
+    ExternalId,
+    IdentityKind,
+    Inbound,
+    InboundAttachment,
+    RawPayload,
+    SenderHandle,
+    ThreadHints,
+)
+from connectors.webform.attribution import Attribution
+from connectors.webform.definition import FieldType, FormDefinition, MapsTo
+from connectors.webform.limits import DEFAULT_LIMITS, Limits
+from connectors.webform.submission import Answer, Submission, read_submission
+
+
+def _shown(answer: Answer) -> str:
+    if isinstance(answer.value, bool):
+        return "Yes" if answer.value else "No"
+    if answer.field.type is FieldType.SELECT:
+        return next((o.label for o in answer.field.options if o.value == answer.value), "")
+    return answer.value
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def submission_text(submission: Submission) -> str:
+    """The message text: the message field, then "Label: value" lines."""
+    lines: list[str] = []
+    for answer in submission.answers:
+        if answer.field.mapping is MapsTo.MESSAGE:
+            continue
+        # Continuation lines indented so a multi-line answer stays under its label.
+        lines.append(f"{answer.field.label}: " + _shown(answer).replace("\n", "\n  "))
+    for upload in submission.files:
+        name = upload.filename or "file"
+        lines.append(f"{upload.field.label}: {name} ({_size(len(upload.data))})")
+    message = submission.message
+    if message is None:
+        return "\n".join(lines)
+    return message + ("\n\n" + "\n".join(lines) if lines else "")
+
+
+def external_id(
+    form_key: str,
+    submission: Submission,
+    raw: RawPayload,
+    received_at: datetime,
+    fallback_id: str | None,
+) -> ExternalId:
+    """The submission's idempotency key (see the module's docstring)."""
+    content = [[a.field.name, a.value] for a in submission.answers]
+    content += [[f.field.name, hashlib.sha256(f.data).hexdigest()] for f in submission.files]
+    if submission.token:
+        origin = ["token", submission.token]
+    elif fallback_id:
+        origin = ["id", fallback_id]
+    else:
+        origin = ["raw", hashlib.sha256(raw.data).hexdigest(), received_at.isoformat()]
+    document = json.dumps([form_key, origin, content], ensure_ascii=True, separators=(",", ":"))
+    return ExternalId("form:" + hashlib.sha256(document.encode("ascii")).hexdigest())
+
+
+def to_inbound(
+    channel_id: ChannelId,
+    definition: FormDefinition,
+    submission: Submission,
+    attribution: Attribution,
+    received_at: datetime,
+    raw: RawPayload,
+    *,
+    fallback_id: str | None = None,
+) -> Inbound:
+    """The inbound message of a submission that passed the spam checks and validation.
+
+    The sender is the email identity if given, else the phone, else nobody; the other of
+    the two goes in `identities` so the core attaches both. `raw.content_type` must be the
+    whole Content-Type header (a multipart boundary is needed to re-parse)."""
+    name = submission.name
+    given = ((IdentityKind.EMAIL, submission.email), (IdentityKind.PHONE, submission.phone))
+    handles = [SenderHandle(kind, value, name) for kind, value in given if value]
+    return Inbound(
+        channel_id=channel_id,
+        external_id=external_id(attribution.form_key, submission, raw, received_at, fallback_id),
+        sender=handles[0] if handles else None,
+        identities=tuple(handles[1:]),
+        text=submission_text(submission),
+        sent_at=received_at,
+        thread=ThreadHints(subject=f"Form: {definition.name}"),
+        attachments=tuple(
+            InboundAttachment(
+                filename=f.filename, content_type=f.content_type, data=f.data, size=len(f.data)
+            )
+            for f in submission.files
+        ),
+        raw=raw,
+        attribution=attribution.pairs(),
+    )
+
+
+def reparse(
+    definition: FormDefinition,
+    raw: RawPayload,
+    *,
+    default_region: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Submission:
+    """The submission a stored raw body makes, for `switchboard reprocess`. It needs the
+    definition as it was when the form was sent (store a snapshot or version with the
+    message); the header-borne attribution (IP, user agent) is not in the body, the posted
+    `_page_url`, `_referrer` and `_utm_*` are. Raises SubmissionError like the endpoint."""
+    return read_submission(
+        definition, raw.content_type, raw.data, default_region=default_region, limits=limits
+    )
