@@ -19,7 +19,7 @@ from connectors.types import Reachability, ReachabilityChange
 from timeline.db import SessionFactory
 from timeline.events import Event, EventBus, publish_committed
 from timeline.identity import IdentityError, normalize_identity
-from timeline.models import ContactReachability, Identity, TimelineEvent
+from timeline.models import Contact, ContactReachability, Identity, TimelineEvent
 from timeline.storable import clean
 
 logger = logging.getLogger(__name__)
@@ -93,6 +93,9 @@ async def unreachable_reason(
     session: AsyncSession, channel_id: uuid.UUID, contact_id: uuid.UUID
 ) -> str | None:
     """Why a reply to the contact on the channel must not be sent, or None when it may."""
+    erased = await session.scalar(select(Contact.erased_at).where(Contact.id == contact_id))
+    if erased is not None:
+        return "the contact's personal data was erased on request; they cannot be written to"
     row = await session.get(ContactReachability, (channel_id, contact_id))
     if row is None:
         return None

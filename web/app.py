@@ -16,6 +16,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from connectors.registry import REGISTRY
+from inbox.tasks import TaskDueNotifier
 from timeline.attachment_fetch import AttachmentFetcher
 from timeline.crypto import SecretBox
 from timeline.db import create_engine, read_session_factory, session_factory
@@ -60,6 +61,8 @@ API_VERSION = "1"
 # How long a stopping worker waits, beyond the send timeout, for the sends in flight to
 # be recorded before it cancels them (a cancelled send's outcome becomes unknown).
 DISPATCHER_STOP_MARGIN_SECONDS = 10.0
+# How long a stopping worker waits for a round of due-task notices to finish.
+TASK_DUE_STOP_SECONDS = 10.0
 
 
 def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Application:
@@ -80,6 +83,7 @@ def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Appl
     if "worker" in roles:
         app.cleanup_ctx.append(_dispatcher)
         app.cleanup_ctx.append(_attachment_fetcher)
+        app.cleanup_ctx.append(_task_due_notifier)
 
     app.router.add_get("/healthz", healthz)
     # Channels come and go while the app runs, so their webhooks are served by one route
@@ -230,6 +234,24 @@ async def _attachment_fetcher(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _task_due_notifier(app: web.Application) -> AsyncIterator[None]:
+    notifier = TaskDueNotifier(app[SESSIONS_KEY], app[BUS_KEY])
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        notifier.run(stop, app[SETTINGS_KEY].task_due_interval_seconds), name="task-due-notifier"
+    )
+    task.add_done_callback(_log_crash)
+    yield
+    stop.set()
+    # A round is a few short statements: let it finish, so a committed notice is also
+    # published. One stuck on the database is cancelled; its tasks stay due.
+    done, _ = await asyncio.wait({task}, timeout=TASK_DUE_STOP_SECONDS)
+    if not done:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

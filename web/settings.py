@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # with doubling delays up to an hour, at most this many times.
     attachment_fetch_interval_seconds: float = Field(default=30.0, gt=0)
     attachment_fetch_attempts: int = Field(default=12, ge=1)
+    # How often a worker looks for follow-up tasks that have become due.
+    task_due_interval_seconds: float = Field(default=15.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

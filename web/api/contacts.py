@@ -11,7 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.types import IdentityKind
 from timeline.identity import normalize_identity
-from timeline.models import Contact, Conversation, Identity, Message, TimelineEvent
+from timeline.merge import resolve_contact_id
+from timeline.models import (
+    Contact,
+    ContactAttribute,
+    ContactTag,
+    Conversation,
+    Identity,
+    Message,
+    TimelineEvent,
+    utcnow,
+)
 from web import auth
 from web.api import after, children_by_parent, cut, path_id
 from web.api.conversations import message_outs
@@ -43,7 +53,12 @@ _ACTIVITY = Contact.last_activity_at  # with id, the index ix_contacts_last_acti
 async def list_contacts(request: web.Request) -> web.Response:
     """Contacts, optionally searched (`q`) or found by one identity (`identity`)."""
     query = parse_query(request, ContactQuery)
-    statement = select(Contact).order_by(_ACTIVITY.desc(), Contact.id.desc()).limit(query.limit + 1)
+    statement = (
+        select(Contact)
+        .where(Contact.merged_into_id.is_(None))  # a merged record is its survivor now
+        .order_by(_ACTIVITY.desc(), Contact.id.desc())
+        .limit(query.limit + 1)
+    )
     if (position := after(_ACTIVITY, Contact.id, query.keyset, descending=True)) is not None:
         statement = statement.where(position)
     if query.q is not None:
@@ -80,7 +95,9 @@ async def get_contact(request: web.Request) -> web.Response:
     """One contact with its identities."""
     contact_id = path_id(request)
     async with request.app[READ_SESSIONS_KEY]() as session:
-        contact = await _visible_contact(session, request, contact_id)
+        # A merged contact's id still resolves: to the contact it was merged into.
+        contact_id = await resolve_contact_id(session, contact_id) or contact_id
+        contact = await visible_contact(session, request, contact_id)
         [item] = await _contact_outs(session, [contact])
     return respond(request, item)
 
@@ -95,8 +112,9 @@ async def get_contact(request: web.Request) -> web.Response:
 )
 async def contact_timeline(request: web.Request) -> web.Response:
     """Timeline events of a contact, each with its message when it is about one."""
-    contact_id = path_id(request)
     query = parse_query(request, PageQuery)
+    async with request.app[READ_SESSIONS_KEY]() as session:
+        contact_id = await resolve_contact_id(session, path_id(request)) or path_id(request)
     event = TimelineEvent
     statement = (
         select(event)
@@ -112,7 +130,7 @@ async def contact_timeline(request: web.Request) -> web.Response:
             or_(event.conversation_id.is_(None), event.conversation_id.in_(shown))
         )
     async with request.app[READ_SESSIONS_KEY]() as session:
-        await _visible_contact(session, request, contact_id)
+        await visible_contact(session, request, contact_id)
         rows = (await session.scalars(statement)).all()
         page, next_cursor = cut(
             rows, query.limit, lambda row: Keyset(at=row.occurred_at, id=row.id)
@@ -152,9 +170,10 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def _visible_contact(
+async def visible_contact(
     session: AsyncSession, request: web.Request, contact_id: uuid.UUID
 ) -> Contact:
+    """The contact, if it exists and the user sees one of its conversations; else 404."""
     contact = await session.get(Contact, contact_id)
     if contact is None:
         raise not_found("no such contact")
@@ -168,15 +187,22 @@ async def _visible_contact(
 
 
 async def _contact_outs(session: AsyncSession, contacts: Sequence[Contact]) -> list[ContactOut]:
+    """Contacts as the API shows them: one query per kind of child for the whole page."""
+    ids = [contact.id for contact in contacts]
     identities = await children_by_parent(
-        session,
-        Identity,
-        Identity.contact_id,
-        [contact.id for contact in contacts],
-        Identity.created_at,
-        Identity.id,
+        session, Identity, Identity.contact_id, ids, Identity.created_at, Identity.id
     )
-    return [ContactOut.of(contact, identities[contact.id]) for contact in contacts]
+    tags = await children_by_parent(session, ContactTag, ContactTag.contact_id, ids, ContactTag.tag)
+    attributes = await children_by_parent(
+        session, ContactAttribute, ContactAttribute.contact_id, ids, ContactAttribute.key
+    )
+    now = utcnow()
+    return [
+        ContactOut.of(
+            contact, identities[contact.id], tags[contact.id], attributes[contact.id], now
+        )
+        for contact in contacts
+    ]
 
 
 async def _messages_by_id(

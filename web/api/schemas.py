@@ -25,14 +25,20 @@ from pydantic_core import PydanticCustomError
 
 from connectors.registry import REGISTRY, spec_for
 from connectors.types import ChannelKind
+from inbox.attributes import render
+from inbox.money import Money
+from inbox.preferences import local_time, reachable_now
 from timeline.models import (
     Attachment,
     Contact,
+    ContactAttribute,
+    ContactTag,
     Conversation,
     ConversationStatus,
     Identity,
     Message,
     TimelineEvent,
+    utcnow,
 )
 from web.openapi import REF_TEMPLATE
 
@@ -205,25 +211,89 @@ class IdentityOut(BaseModel):
         return cls(kind=row.kind, value=row.value, display_name=row.display_name)
 
 
+class MoneyOut(BaseModel):
+    """An exact amount: a decimal string in an ISO 4217 currency."""
+
+    amount: str = Field(examples=["1234.50"])
+    currency: str = Field(examples=["EUR"])
+
+
 class ContactOut(BaseModel):
-    """A contact and every identity it is known by."""
+    """A contact: every identity it is known by, its CRM fields, and the customer's own
+    choices with their local time."""
+
+    # Every field is always sent: the document says so even for those with defaults.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     id: uuid.UUID
     name: str | None
     lifecycle_stage: str
+    lost_reason: str | None = None
+    owner_id: uuid.UUID | None = None
     identities: list[IdentityOut]
+    tags: list[str] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(
+        default_factory=dict,
+        description="custom attribute values by key: text and select as strings, numbers, "
+        'booleans, dates as "YYYY-MM-DD", money as {"amount", "currency"}',
+    )
+    lifetime_value: MoneyOut | None = None
+    preferred_channel_id: uuid.UUID | None = None
+    language: str | None = Field(default=None, description="BCP 47, e.g. pt-BR")
+    timezone: str | None = Field(default=None, description="IANA, e.g. Europe/Berlin")
+    reachable_hours: dict[str, Any] | None = Field(
+        default=None, description='in the contact\'s timezone: {"mon": [["09:00", "17:00"]]}'
+    )
+    currency: str | None = Field(default=None, description="ISO 4217")
+    local_time: datetime | None = Field(
+        default=None, description="now in the contact's timezone; null without one"
+    )
+    reachable_now: bool | None = Field(
+        default=None, description="whether now is within their hours; null when unknown"
+    )
     created_at: datetime
     last_activity_at: datetime
+    merged_into_id: uuid.UUID | None = Field(
+        default=None, description="the contact this one was merged into"
+    )
+    erased: bool = Field(default=False, description="personal data erased on request")
 
     @classmethod
-    def of(cls, row: Contact, identities: Sequence[Identity]) -> ContactOut:
+    def of(
+        cls,
+        row: Contact,
+        identities: Sequence[Identity],
+        tags: Sequence[ContactTag] = (),
+        attributes: Sequence[ContactAttribute] = (),
+        now: datetime | None = None,
+    ) -> ContactOut:
+        now = now or utcnow()
+        lifetime_value = (
+            None
+            if row.lifetime_value_minor is None or row.lifetime_value_currency is None
+            else MoneyOut(**Money(row.lifetime_value_minor, row.lifetime_value_currency).as_json())
+        )
         return cls(
             id=row.id,
             name=row.name,
             lifecycle_stage=row.lifecycle_stage,
+            lost_reason=row.lost_reason,
+            owner_id=row.owner_id,
             identities=[IdentityOut.of(identity) for identity in identities],
+            tags=sorted(tag.tag for tag in tags),
+            attributes={attribute.key: render(attribute) for attribute in attributes},
+            lifetime_value=lifetime_value,
+            preferred_channel_id=row.preferred_channel_id,
+            language=row.language,
+            timezone=row.timezone,
+            reachable_hours=row.reachable_hours,
+            currency=row.currency,
+            local_time=local_time(row, now),
+            reachable_now=reachable_now(row, now),
             created_at=row.created_at,
             last_activity_at=row.last_activity_at,
+            merged_into_id=row.merged_into_id,
+            erased=row.erased_at is not None,
         )
 
 

@@ -1,0 +1,160 @@
+"""The customer's own choices: preferred channel, language, timezone, reachable hours and
+currency; and what follows from them (their local time, whether now is a good time).
+
+Reachable hours are wall-clock ranges in the contact's timezone, per weekday:
+`{"mon": [["09:00", "17:00"], ["19:00", "21:00"]], "sat": []}`. A day that is absent or
+empty is a day they are not reachable. Ranges run from 00:00 to at most 24:00, start
+before they end and do not overlap (touching is fine); a range cannot cross midnight,
+so 22:00-02:00 is written as two ranges on two days.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+import uuid
+import zoneinfo
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.money import MoneyError, check_currency
+from timeline.models import Channel, Contact
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # datetime.weekday() order
+MAX_RANGES_PER_DAY = 12
+MAX_LANGUAGE_LENGTH = 35  # contacts.language
+_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])|24:00")
+# BCP 47 (RFC 5646 section 2.1) as people use it: language, optional extlang, script,
+# region, variants; and private-use ("x-...") subtags. Grandfathered tags are not taken.
+_LANGUAGE_TAG = re.compile(
+    r"(?P<language>[a-z]{2,3}(?:-[a-z]{3}){0,3}|[a-z]{4,8})"
+    r"(?:-(?P<script>[a-z]{4}))?"
+    r"(?:-(?P<region>[a-z]{2}|[0-9]{3}))?"
+    r"(?P<variants>(?:-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*)"
+    r"(?P<private>-x(?:-[a-z0-9]{1,8})+)?",
+)
+
+
+class PreferenceError(ValueError):
+    """A preference that cannot be kept; the message says why."""
+
+
+def check_language(tag: str) -> str:
+    """A BCP 47 language tag in its conventional case ("pt-BR", "zh-Hant-TW", "fa")."""
+    lowered = tag.strip().replace("_", "-").lower()
+    match = _LANGUAGE_TAG.fullmatch(lowered)
+    if match is None or len(lowered) > MAX_LANGUAGE_LENGTH:
+        raise PreferenceError('must be a BCP 47 language tag such as "fa", "en" or "pt-BR"')
+    parts = [match["language"]]
+    if match["script"]:
+        parts.append(match["script"].title())
+    if match["region"]:
+        parts.append(match["region"].upper())
+    normalized = "-".join(parts) + match["variants"] + (match["private"] or "")
+    return normalized
+
+
+@functools.cache
+def _zones() -> dict[str, str]:
+    # IANA names by their lower-cased form, so "europe/berlin" finds "Europe/Berlin".
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+def check_timezone(name: str) -> str:
+    """The canonical spelling of an IANA timezone name ("Europe/Berlin")."""
+    found = _zones().get(name.strip().lower())
+    if found is None:
+        raise PreferenceError('must be an IANA timezone name such as "Europe/Berlin"')
+    return found
+
+
+def check_reachable_hours(value: Mapping[str, Any]) -> dict[str, list[list[str]]]:
+    """Reachable hours checked and sorted (see the module docstring for the shape)."""
+    unknown = [day for day in value if day not in DAYS]
+    if unknown:
+        raise PreferenceError(f"unknown day {str(unknown[0])[:20]!r}; days are {', '.join(DAYS)}")
+    checked: dict[str, list[list[str]]] = {}
+    for day in DAYS:
+        if day not in value:
+            continue
+        ranges = value[day]
+        if not isinstance(ranges, list):
+            raise PreferenceError(f'{day}: must be a list of ["HH:MM", "HH:MM"] ranges')
+        if len(ranges) > MAX_RANGES_PER_DAY:
+            raise PreferenceError(f"{day}: at most {MAX_RANGES_PER_DAY} ranges a day")
+        spans = sorted(_span(day, item) for item in ranges)
+        for (_, end), (start, _) in itertools.pairwise(spans):
+            if start < end:
+                raise PreferenceError(f"{day}: ranges overlap")
+        checked[day] = [[_clock(start), _clock(end)] for start, end in spans]
+    return checked
+
+
+def _span(day: str, item: object) -> tuple[int, int]:
+    if (
+        not isinstance(item, list)
+        or len(item) != 2
+        or not all(isinstance(part, str) and _TIME.fullmatch(part) for part in item)
+    ):
+        raise PreferenceError(f'{day}: each range is ["HH:MM", "HH:MM"] between 00:00 and 24:00')
+    start, end = (_minutes(part) for part in item)
+    if start >= end:
+        raise PreferenceError(f"{day}: a range must start before it ends ({item[0]}-{item[1]})")
+    return start, end
+
+
+def _minutes(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def check_preferred_currency(code: str) -> str:
+    """An ISO 4217 code, upper-cased."""
+    try:
+        return check_currency(code)
+    except MoneyError as err:
+        raise PreferenceError(str(err)) from err
+
+
+async def check_channel(session: AsyncSession, channel_id: uuid.UUID) -> uuid.UUID:
+    """The id of an existing channel."""
+    if await session.get(Channel, channel_id) is None:
+        raise PreferenceError("no such channel")
+    return channel_id
+
+
+def local_time(contact: Contact, now: datetime) -> datetime | None:
+    """`now` in the contact's timezone; None when they have none."""
+    if contact.timezone is None:
+        return None
+    try:
+        zone = zoneinfo.ZoneInfo(contact.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None  # a zone the system's database has since dropped
+    return now.astimezone(zone)
+
+
+def reachable_now(contact: Contact, now: datetime) -> bool | None:
+    """Whether `now` falls in the contact's reachable hours; None when they have no
+    timezone or no hours (unknown, rather than "no")."""
+    local = local_time(contact, now)
+    hours = contact.reachable_hours
+    if local is None or not isinstance(hours, dict):
+        return None
+    minute = local.hour * 60 + local.minute
+    for item in hours.get(DAYS[local.weekday()], ()):
+        try:
+            start, end = _minutes(item[0]), _minutes(item[1])
+        except (AttributeError, TypeError, ValueError, IndexError):
+            continue  # stored before validation existed: skip what cannot be read
+        if start <= minute < end:
+            return True
+    return False
