@@ -25,7 +25,7 @@ from inbox.contact_csv import (
 from inbox.models import AttributeDefinition, User
 from inbox.segments import FilterError, SegmentFilters
 from timeline.crypto import SecretBox
-from timeline.db import SessionFactory, is_sqlite, session_factory
+from timeline.db import SessionFactory, session_factory
 from timeline.models import (
     Channel,
     Contact,
@@ -253,9 +253,9 @@ async def test_a_filter_that_does_not_fit_fails_before_any_byte(sessions: Sessio
     assert list(caught.value.fields) == ["attributes.0.key"]
 
 
-async def test_nul_never_reaches_the_file(engine: AsyncEngine, sessions: SessionFactory) -> None:
-    if not is_sqlite(engine):
-        pytest.skip("PostgreSQL cannot store NUL in the first place")
+# SQLite only: PostgreSQL cannot store NUL in the first place.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_nul_never_reaches_the_file(sessions: SessionFactory) -> None:
     async with sessions() as session, session.begin():
         session.add(Contact(name="a\x00b", created_at=T0, last_activity_at=T0))
     data = b"".join(await export(sessions))

@@ -183,11 +183,11 @@ async def test_a_dismissed_suggestion_is_closed_once_and_recorded(
     assert await _owned(sessions, Message, bob.id) == 2
 
 
+# Row locks and real concurrency: PostgreSQL (SQLite serializes writers).
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_opposite_merges_of_one_pair_at_once_neither_deadlock_nor_lose_rows(
     database_url: str, engine: AsyncEngine, sessions: SessionFactory, channel: Channel
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("row locks and real concurrency: PostgreSQL (SQLite serializes writers)")
     user = await _user(sessions)
     ann = await _person(sessions, channel, "Ann", "ann@example.com", messages=3)
     bob = await _person(sessions, channel, "Bob", "bob@example.com", messages=4)
@@ -225,11 +225,10 @@ async def test_opposite_merges_of_one_pair_at_once_neither_deadlock_nor_lose_row
     assert await _owned(sessions, Task, ann.id) == 2
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_many_concurrent_merges_settle_on_one_survivor_without_deadlock(
     database_url: str, sessions: SessionFactory, channel: Channel
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("row locks and real concurrency: PostgreSQL")
     user = await _user(sessions)
     people = [
         await _person(sessions, channel, f"P{n}", f"p{n}@example.com", messages=1) for n in range(4)
