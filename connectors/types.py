@@ -147,6 +147,14 @@ class Inbound:
     # Where the customer came from (a Telegram /start payload; a form's page, referrer,
     # UTM parameters): recorded on the contact's timeline with the message.
     attribution: tuple[tuple[str, str], ...] = ()
+    # The timeline event the attribution is recorded as (a web form: "form.submitted").
+    attribution_event: str = "contact.attributed"
+    # The lifecycle stage of a contact this message creates (a form's visitor is a
+    # "lead"); None: "new".
+    new_contact_stage: str | None = None
+    # The language the customer wrote in, when the channel knows it (a form's language,
+    # BCP 47): given to the sender's contact when it has none yet.
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

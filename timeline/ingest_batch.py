@@ -352,11 +352,15 @@ async def _resolve_contacts(
     # Each identity's display name, from the first message naming it: senders, and the
     # members who wrote in a group.
     wanted: dict[tuple[str, str], str | None] = {}
+    # A new contact starts with the stage and language of the first message it sent.
+    starts: dict[tuple[str, str], tuple[str | None, str | None]] = {}
     for i in fresh:
         ident = items[i].identity
         if ident is not None:
             sender = items[i].inbound.sender
             wanted.setdefault(ident, sender.display_name if sender else None)
+            inbound = items[i].inbound
+            starts.setdefault(ident, (inbound.new_contact_stage, inbound.language))
         author = items[i].author
         if author is not None:
             handle = items[i].inbound.author
@@ -379,7 +383,8 @@ async def _resolve_contacts(
             {
                 "id": planned[k][1],
                 "name": names.get(k),
-                "lifecycle_stage": "new",
+                "lifecycle_stage": starts.get(k, (None, None))[0] or "new",
+                "language": starts.get(k, (None, None))[1],
                 # Where a phone number tells, the customer's timezone from the start.
                 "timezone": phone_timezone(k[1]) if k[0] == IdentityKind.PHONE.value else None,
                 "created_at": now,
@@ -549,7 +554,7 @@ async def _store_messages(
                     "created_at": now,
                 }
             )
-        if item.deferred or item.offered or inbound.attribution:
+        if item.deferred or item.offered or inbound.attribution or inbound.language:
             extras.append(
                 Extras(
                     message_id,
@@ -560,6 +565,8 @@ async def _store_messages(
                     item.deferred,
                     item.offered,
                     inbound.attribution,
+                    inbound.attribution_event,
+                    inbound.language,
                 )
             )
         ids = {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, select, tuple_
+from sqlalchemy import Table, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.types import InboundAttachment
@@ -21,10 +21,11 @@ from timeline.attachment_fetch import fetch_row
 from timeline.bulk import insert_rows
 from timeline.events import Event
 from timeline.ids import new_id
-from timeline.models import AttachmentFetch, Identity, MergeSuggestion, TimelineEvent
+from timeline.models import AttachmentFetch, Contact, Identity, MergeSuggestion, TimelineEvent
 from timeline.storable import cut
 
 _fetch = cast(Table, AttachmentFetch.__table__)
+_contact = cast(Table, Contact.__table__)
 _ident = cast(Table, Identity.__table__)
 _event = cast(Table, TimelineEvent.__table__)
 _suggestion = cast(Table, MergeSuggestion.__table__)
@@ -45,6 +46,8 @@ class Extras:
     deferred: tuple[InboundAttachment, ...]
     offered: tuple[tuple[str, str, str | None], ...]  # (kind, normalized value, display name)
     attribution: tuple[tuple[str, str], ...]
+    attribution_event: str = "contact.attributed"
+    language: str | None = None  # given to the contact when it has none yet
 
 
 async def store_extras(
@@ -66,8 +69,14 @@ async def store_extras(
         if item.attribution:
             data: dict[str, Any] = dict(item.attribution)
             data["channel_id"] = str(item.channel_id)
-            rows.append(_row(item, "contact.attributed", data))
+            rows.append(_row(item, item.attribution_event, data))
     await insert_rows(conn, _event, rows)
+    for contact_id, language in {i.contact_id: i.language for i in extras if i.language}.items():
+        await conn.execute(
+            update(_contact)
+            .where(_contact.c.id == contact_id, _contact.c.language.is_(None))
+            .values(language=language)
+        )
 
 
 async def _attach_identities(

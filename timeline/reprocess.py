@@ -93,6 +93,9 @@ def inbound_from_json(
         attribution=tuple(
             (str(pair[0]), str(pair[1])) for pair in data.get("attribution") or () if len(pair) == 2
         ),
+        attribution_event=data.get("attribution_event") or "contact.attributed",
+        new_contact_stage=data.get("new_contact_stage"),
+        language=data.get("language"),
         edit_of=ExternalId(data["edit_of"]) if data.get("edit_of") else None,
         reply_to=ExternalId(data["reply_to"]) if data.get("reply_to") else None,
         text=data.get("text") or "",

@@ -34,6 +34,9 @@ REASON_LENGTH = 500
 ATTRIBUTION_KEY_LENGTH = 64
 ATTRIBUTION_VALUE_LENGTH = 2000
 MAX_ATTRIBUTION_ITEMS = 32
+EVENT_KIND_LENGTH = 50  # timeline_events.kind
+STAGE_LENGTH = 32  # contacts.lifecycle_stage
+LANGUAGE_LENGTH = 35  # contacts.language: a BCP 47 tag
 
 
 def clean(value: str) -> str:
@@ -121,6 +124,9 @@ def storable_inbound(inbound: Inbound, now: datetime) -> Inbound:
             (cut(key, ATTRIBUTION_KEY_LENGTH) or "", cut(value, ATTRIBUTION_VALUE_LENGTH) or "")
             for key, value in inbound.attribution[:MAX_ATTRIBUTION_ITEMS]
         ),
+        attribution_event=cut(inbound.attribution_event, EVENT_KIND_LENGTH) or "contact.attributed",
+        new_contact_stage=cut(inbound.new_contact_stage, STAGE_LENGTH) or None,
+        language=cut(inbound.language, LANGUAGE_LENGTH) or None,
         edit_of=None if inbound.edit_of is None else ExternalId(bounded_key(inbound.edit_of)),
         reply_to=None if inbound.reply_to is None else ExternalId(bounded_key(inbound.reply_to)),
         text=clean(inbound.text),

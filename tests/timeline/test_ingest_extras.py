@@ -249,3 +249,55 @@ async def test_a_phone_tells_a_new_contacts_timezone_when_it_has_one(
         zones = {row.id: row.timezone for row in (await session.scalars(select(Contact))).all()}
     assert zones[sf.contact_id] == "America/Los_Angeles"
     assert zones[moscow.contact_id] is None  # +7 9xx spans eleven zones: no guess
+
+
+async def test_a_new_contact_starts_with_the_messages_stage_and_language(
+    sessions: SessionFactory, make_channel: MakeChannel, ingestor: Ingestor
+) -> None:
+    channel = await make_channel("webform")
+    form = dataclasses.replace(
+        inbound(channel, "form:1", sender="lead@example.com"),
+        new_contact_stage="lead",
+        language="de-AT",
+        attribution=(("form_key", "k1"), ("utm_source", "news")),
+        attribution_event="form.submitted",
+    )
+    created = await ingestor.ingest(form)
+    # A known customer keeps their stage; their missing language is filled in once.
+    known = await ingestor.ingest(inbound(channel, "mail:1", sender="known@example.com"))
+    await ingestor.ingest(
+        dataclasses.replace(
+            inbound(channel, "form:2", sender="known@example.com"),
+            new_contact_stage="lead",
+            language="fr",
+        )
+    )
+    await ingestor.ingest(
+        dataclasses.replace(inbound(channel, "form:3", sender="known@example.com"), language="it")
+    )
+    async with sessions() as session:
+        lead = await session.get(Contact, created.contact_id)
+        customer = await session.get(Contact, known.contact_id)
+    assert lead is not None and customer is not None
+    assert (lead.lifecycle_stage, lead.language) == ("lead", "de-AT")
+    assert (customer.lifecycle_stage, customer.language) == ("new", "fr")
+    [event] = await _events(sessions, "form.submitted")
+    assert event.contact_id == created.contact_id
+    assert event.data["utm_source"] == "news"
+    assert await _events(sessions, "contact.attributed") == []
+
+
+async def test_stage_language_and_event_kind_survive_a_reprocess_round_trip() -> None:
+    channel = uuid.uuid4()
+    form = dataclasses.replace(
+        inbound(channel, "form:1"),
+        new_contact_stage="lead",
+        language="de",
+        attribution_event="form.submitted",
+    )
+    again = inbound_from_json(channel, "form:1", _inbound_json(form, ()))
+    assert (again.new_contact_stage, again.language, again.attribution_event) == (
+        "lead",
+        "de",
+        "form.submitted",
+    )
