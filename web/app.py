@@ -29,6 +29,7 @@ from web.api import (
     contacts,
     conversations,
     crm,
+    forms,
     personal_data,
     segments,
 )
@@ -50,6 +51,7 @@ from web.keys import (
 )
 from web.openapi import add_routes, build_document
 from web.openapi import routes as openapi_routes
+from web.public_forms import add_public_routes
 from web.runtime import ChannelRuntime
 from web.settings import Settings
 
@@ -89,6 +91,7 @@ def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Appl
     # Channels come and go while the app runs, so their webhooks are served by one route
     # that asks the runtime which connector serves the path (web/runtime.py).
     app.router.add_route("*", "/webhooks/{path:.*}", _webhook)
+    add_public_routes(app)
     operations = add_routes(
         app,
         [
@@ -99,6 +102,7 @@ def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Appl
             contact_merge.routes,
             personal_data.routes,
             conversations.routes,
+            forms.routes,
             openapi_routes,
         ],
     )
