@@ -76,20 +76,28 @@ async def _migrate(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_template(postgres_url: str) -> str:
-    """A migrated PostgreSQL database that each test clones (CREATE DATABASE ... TEMPLATE)."""
+def pg_template(postgres_url: str) -> Iterator[str]:
+    """A migrated PostgreSQL database that each test clones (CREATE DATABASE ... TEMPLATE).
 
-    async def build() -> None:
+    Named for this process: two test runs sharing one server (two developers, or parallel
+    helpers) would otherwise drop or clone each other's template mid-run."""
+    name = f"{TEMPLATE_DB}_{os.getpid()}"
+
+    async def run(*statements: str) -> None:
         conn = await asyncpg.connect(_asyncpg_dsn(postgres_url))
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
-            await conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+            for statement in statements:
+                await conn.execute(statement)
         finally:
             await conn.close()
-        await _migrate(postgres_url.rsplit("/", 1)[0] + "/" + TEMPLATE_DB)
+
+    async def build() -> None:
+        await run(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+        await _migrate(postgres_url.rsplit("/", 1)[0] + "/" + name)
 
     asyncio.run(build())
-    return TEMPLATE_DB
+    yield name
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

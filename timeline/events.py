@@ -62,6 +62,24 @@ class EventBus(Protocol):
     async def close(self) -> None: ...
 
 
+async def next_event(
+    events: Subscription, stop: asyncio.Event, timeout: float | None
+) -> Event | None:
+    """The next event within `timeout` seconds, or None at once when `stop` is set: a
+    stopping follower (and so every app shutdown) does not wait out its poll."""
+    getter = asyncio.ensure_future(events.get(timeout=timeout))
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((getter, stopping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not getter.done():
+            getter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await getter
+    return None if getter.cancelled() else getter.result()
+
+
 async def publish_committed(bus: EventBus, events: Sequence[Event]) -> None:
     """Publish events whose transaction has committed; a bus failure is logged, never raised.
 

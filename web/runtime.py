@@ -47,7 +47,7 @@ from timeline.acknowledge import acknowledge
 from timeline.channel_state import DatabaseCursorStore, record_health
 from timeline.crypto import SecretBox, SecretBoxError
 from timeline.db import SessionFactory, is_conflict, is_unavailable
-from timeline.events import Event, EventBus, Subscription
+from timeline.events import EventBus, Subscription, next_event
 from timeline.ingest import Ingestor, IngestResult
 from timeline.models import Channel
 from timeline.outbox import apply_delivery_update
@@ -145,7 +145,7 @@ class ChannelRuntime:
         loop = asyncio.get_running_loop()
         next_reload = loop.time() + self._reload_seconds
         while not stop.is_set():
-            event = await _next_event(events, stop, max(0.0, next_reload - loop.time()))
+            event = await next_event(events, stop, max(0.0, next_reload - loop.time()))
             if stop.is_set():
                 return
             due = loop.time() >= next_reload
@@ -387,19 +387,3 @@ class ChannelRuntime:
     async def _release(self, channel_uuid: uuid.UUID) -> None:
         with contextlib.suppress(Exception):
             await leases.release(self._sessions, channel_uuid, self._holder)
-
-
-async def _next_event(events: Subscription, stop: asyncio.Event, timeout: float) -> Event | None:
-    """The next event within `timeout` seconds, or None at once when `stop` is set: a
-    stopping process (and every test's app teardown) does not wait out a poll."""
-    getter = asyncio.ensure_future(events.get(timeout=timeout))
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait((getter, stopping), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not getter.done():
-            getter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await getter
-    return None if getter.cancelled() else getter.result()
