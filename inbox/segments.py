@@ -47,6 +47,7 @@ from connectors.types import ChannelKind
 from inbox.lifecycle import Stage
 from inbox.models import AttributeDefinition
 from inbox.money import MAX_AMOUNT_LENGTH, Money, MoneyError, check_currency, to_minor
+from inbox.user_ref import UserIdOrNone
 from timeline.models import (
     Channel,
     Contact,
@@ -177,7 +178,7 @@ class SegmentFilters(_Strict):
     stages: list[Stage] = Field(
         default_factory=list, max_length=5, description="any of these lifecycle stages"
     )
-    owner_id: uuid.UUID | Literal["none"] | None = Field(
+    owner_id: UserIdOrNone | None = Field(
         default=None, description="the owner's user id, or `none` for unowned contacts"
     )
     tags_all: list[Tag] = Field(default_factory=list, max_length=MAX_VALUES)
@@ -208,17 +209,6 @@ class SegmentFilters(_Strict):
         default=None, description="true: has a conversation not resolved; false: has none"
     )
     include_erased: bool = Field(default=False, description="admins only: erased contacts too")
-
-    @field_validator("owner_id", mode="before")
-    @classmethod
-    def _user_id_or_none(cls, value: object) -> object:
-        # One clear message instead of one error per member of the union.
-        if isinstance(value, str) and value != "none":
-            try:
-                return uuid.UUID(value)
-            except ValueError as err:
-                raise ValueError("must be a user id (UUID) or 'none'") from err
-        return value
 
     @field_validator("reachable_on_kinds")
     @classmethod

@@ -28,6 +28,7 @@ from connectors.types import ChannelKind
 from inbox.attributes import render
 from inbox.money import Money
 from inbox.preferences import local_time, reachable_now
+from inbox.user_ref import UserIdOrNone
 from timeline.models import (
     Attachment,
     Contact,
@@ -535,23 +536,12 @@ class ConversationQuery(PageQuery):
     """Filters of the conversation list (all must match)."""
 
     status: ConversationStatus | None = None
-    assignee: uuid.UUID | Literal["none"] | None = Field(
+    assignee: UserIdOrNone | None = Field(
         default=None, description="an assignee's user id, or `none` for unassigned"
     )
     team_id: uuid.UUID | None = None
     channel_id: uuid.UUID | None = None
     contact_id: uuid.UUID | None = None
-
-    @field_validator("assignee", mode="before")
-    @classmethod
-    def _user_id_or_none(cls, value: object) -> object:
-        # One clear message instead of one error per member of the union.
-        if isinstance(value, str) and value != "none":
-            try:
-                return uuid.UUID(value)
-            except ValueError as err:
-                raise ValueError("must be a user id (UUID) or 'none'") from err
-        return value
 
 
 class MessageQuery(PageQuery):
