@@ -52,6 +52,7 @@ from web.keys import (
 from web.openapi import add_routes, build_document
 from web.openapi import routes as openapi_routes
 from web.public_forms import add_public_routes
+from web.public_forms.retention import PURGE_INTERVAL_SECONDS, IpRetention
 from web.runtime import ChannelRuntime
 from web.settings import Settings
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Appl
         app.cleanup_ctx.append(_dispatcher)
         app.cleanup_ctx.append(_attachment_fetcher)
         app.cleanup_ctx.append(_task_due_notifier)
+        app.cleanup_ctx.append(_ip_retention)
 
     app.router.add_get("/healthz", healthz)
     # Channels come and go while the app runs, so their webhooks are served by one route
@@ -256,6 +258,21 @@ async def _task_due_notifier(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def _ip_retention(app: web.Application) -> AsyncIterator[None]:
+    retention = IpRetention(app[SESSIONS_KEY], app[SECRET_BOX_KEY])
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        retention.run(stop, PURGE_INTERVAL_SECONDS), name="form-ip-retention"
+    )
+    task.add_done_callback(_log_crash)
+    yield
+    stop.set()
+    # A round is idempotent: one cut short is simply done again by the next worker round.
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import tempfile
@@ -10,6 +11,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from web.client_address import IPNetwork, parse_networks
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./switchboard.db"
 # Values that show a secret was copied from an example and never changed.
@@ -32,6 +35,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None
+    # Reverse proxies in front of the app (comma-separated addresses or CIDR networks):
+    # only from these is X-Forwarded-For believed (web/client_address.py).
+    trusted_proxies: str = ""
     data_dir: Path = Path("./switchboard-data")
     admin_email: str | None = None
     admin_password: SecretStr | None = None
@@ -73,6 +79,17 @@ class Settings(BaseSettings):
                 "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASS@HOST/DB"
             )
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @functools.cached_property
+    def proxy_networks(self) -> tuple[IPNetwork, ...]:
+        """The trusted proxies, parsed."""
+        return parse_networks(self.trusted_proxies)
 
     @field_validator("redis_url")
     @classmethod

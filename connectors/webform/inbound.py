@@ -7,6 +7,15 @@ boundary does not matter, since parsed values are hashed, not bytes) is one mess
 visitor who goes back, corrects a typo and sends again makes a second one. A post with
 neither token nor id is never deduplicated (the raw body and arrival time are hashed).
 
+Who: the sender is the email identity if given, else the phone; the other of the two goes
+in `identities` so the core attaches both (or records a merge suggestion when another
+contact holds it). A form that collects neither gets an opaque per-submission identity
+(IdentityKind.WEBFORM, the external id): the visitor still becomes a lead with a
+conversation in the inbox instead of a flagged payload nobody sees. A contact the
+submission creates starts as a "lead" in the form's language; the attribution (with the
+form's key, id and name) is recorded as the "form.submitted" timeline event, in the
+message's transaction.
+
 Text: the message field first, as written (it is what an agent reads first and what the
 inbox shows as a preview), then a blank line and "Label: value" for every other field
 answered, in the form's order.
@@ -32,6 +41,11 @@ from connectors.webform.attribution import Attribution
 from connectors.webform.definition import FieldType, FormDefinition, MapsTo
 from connectors.webform.limits import DEFAULT_LIMITS, Limits
 from connectors.webform.submission import Answer, Submission, read_submission
+
+# The timeline event a submission's attribution is recorded as.
+FORM_SUBMITTED = "form.submitted"
+# Where a contact a form creates starts in the pipeline (inbox/lifecycle.py).
+NEW_CONTACT_STAGE = "lead"
 
 
 def _shown(answer: Answer) -> str:
@@ -87,6 +101,16 @@ def external_id(
     return ExternalId("form:" + hashlib.sha256(document.encode("ascii")).hexdigest())
 
 
+def attribution_pairs(
+    definition: FormDefinition, attribution: Attribution, form_id: str | None
+) -> tuple[tuple[str, str], ...]:
+    """What the "form.submitted" event records: the form (key, id, name), then where the
+    visitor came from."""
+    pairs = attribution.pairs()
+    form = [("form_id", form_id), ("form_name", definition.name)]
+    return (pairs[0], *((k, v) for k, v in form if v), *pairs[1:])
+
+
 def to_inbound(
     channel_id: ChannelId,
     definition: FormDefinition,
@@ -96,19 +120,21 @@ def to_inbound(
     raw: RawPayload,
     *,
     fallback_id: str | None = None,
+    form_id: str | None = None,
 ) -> Inbound:
-    """The inbound message of a submission that passed the spam checks and validation.
-
-    The sender is the email identity if given, else the phone, else nobody; the other of
-    the two goes in `identities` so the core attaches both. `raw.content_type` must be the
-    whole Content-Type header (a multipart boundary is needed to re-parse)."""
+    """The inbound message of a submission that passed the spam checks and validation
+    (who sends it, and what it records: see the module's docstring). `raw.content_type`
+    must be the whole Content-Type header (a multipart boundary is needed to re-parse)."""
     name = submission.name
+    key = external_id(attribution.form_key, submission, raw, received_at, fallback_id)
     given = ((IdentityKind.EMAIL, submission.email), (IdentityKind.PHONE, submission.phone))
     handles = [SenderHandle(kind, value, name) for kind, value in given if value]
+    if not handles:
+        handles = [SenderHandle(IdentityKind.WEBFORM, key, name)]
     return Inbound(
         channel_id=channel_id,
-        external_id=external_id(attribution.form_key, submission, raw, received_at, fallback_id),
-        sender=handles[0] if handles else None,
+        external_id=key,
+        sender=handles[0],
         identities=tuple(handles[1:]),
         text=submission_text(submission),
         sent_at=received_at,
@@ -120,7 +146,10 @@ def to_inbound(
             for f in submission.files
         ),
         raw=raw,
-        attribution=attribution.pairs(),
+        attribution=attribution_pairs(definition, attribution, form_id),
+        attribution_event=FORM_SUBMITTED,
+        new_contact_stage=NEW_CONTACT_STAGE,
+        language=definition.language,
     )
 
 

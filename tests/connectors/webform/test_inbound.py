@@ -50,7 +50,7 @@ def test_a_full_submission(form: FormDefinition) -> None:
     submission = read_submission(form, MULTIPART, body, default_region="DE")
     raw = RawPayload(MULTIPART, body)
     attribution = attribution_for("frm_1", REQUEST, submission)
-    inbound = to_inbound(CHANNEL, form, submission, attribution, AT, raw)
+    inbound = to_inbound(CHANNEL, form, submission, attribution, AT, raw, form_id="f-9")
     assert inbound.channel_id == CHANNEL
     assert inbound.sender == SenderHandle(IdentityKind.EMAIL, "ann@example.com", "Ann Lee")
     assert inbound.identities == (SenderHandle(IdentityKind.PHONE, "+4930901820", "Ann Lee"),)
@@ -78,6 +78,8 @@ def test_a_full_submission(form: FormDefinition) -> None:
     )
     assert dict(inbound.attribution) == {
         "form_key": "frm_1",
+        "form_id": "f-9",
+        "form_name": "Contact us",
         "page_url": PAGE,
         "referrer": "https://search.example/",
         "utm_source": "news",
@@ -87,6 +89,16 @@ def test_a_full_submission(form: FormDefinition) -> None:
         "ip": "203.0.113.9",
     }
     assert inbound.attribution[0] == ("form_key", "frm_1")
+    # A new contact is a lead; the pairs are recorded as the "form submitted" event.
+    assert inbound.new_contact_stage == "lead"
+    assert inbound.attribution_event == "form.submitted"
+    assert inbound.language is None
+    assert (
+        to_inbound(
+            CHANNEL, form.model_copy(update={"language": "pt-BR"}), submission, attribution, AT, raw
+        ).language
+        == "pt-BR"
+    )
 
 
 def test_phone_only_and_nobody(form: FormDefinition) -> None:
@@ -102,8 +114,15 @@ def test_phone_only_and_nobody(form: FormDefinition) -> None:
     inbound = to_inbound(
         CHANNEL, form, submission, attribution_for("k", RequestInfo(), submission), AT, raw
     )
-    assert inbound.sender is None and inbound.identities == ()
-    assert dict(inbound.attribution) == {"form_key": "k"}
+    # Neither: an opaque identity of this submission, so it still becomes a lead with a
+    # conversation (not a flagged payload); a double submit has the same one.
+    assert inbound.sender == SenderHandle(IdentityKind.WEBFORM, inbound.external_id, "Ann Lee")
+    assert inbound.identities == ()
+    assert dict(inbound.attribution) == {"form_key": "k", "form_name": "Contact us"}
+    again = to_inbound(
+        CHANNEL, form, submission, attribution_for("k", RequestInfo(), submission), AT, raw
+    )
+    assert again.sender == inbound.sender
 
 
 def test_text_without_a_message_field_and_multiline_answers() -> None:
