@@ -210,7 +210,7 @@ async def _world(sessions: SessionFactory, ingestor: Ingestor) -> World:
     return World(first.contact_id, bob.contact_id, first.conversation_id, email, mail)
 
 
-async def _scan(engine: AsyncEngine, needles: list[str]) -> list[str]:
+async def scan_rows(engine: AsyncEngine, needles: list[str]) -> list[str]:
     """Every (table, column) of every row whose value contains one of the needles."""
     found = []
     async with engine.connect() as conn:
@@ -234,7 +234,7 @@ async def test_after_an_erase_no_table_holds_the_persons_email_phone_or_name(
 ) -> None:
     world = await _world(sessions, ingestor)
     needles = [EMAIL, PHONE, NAME]
-    assert await _scan(engine, needles)  # the scan does see them before
+    assert await scan_rows(engine, needles)  # the scan does see them before
     async with sessions() as session:
         counts_before = (
             await session.scalar(
@@ -252,7 +252,7 @@ async def test_after_an_erase_no_table_holds_the_persons_email_phone_or_name(
     async with sessions() as session:
         removed = await remove_unreferenced_blobs(session, data_dir, erasure.blobs)
 
-    assert await _scan(engine, needles) == []
+    assert await scan_rows(engine, needles) == []
     assert erasure.first and erasure.counts["identities"] == 3
     assert removed == 1
     assert not blob_path(data_dir, _sha(OWN_FILE)).exists()
@@ -314,7 +314,7 @@ async def test_erasing_twice_is_harmless_and_redelivery_does_not_bring_the_perso
         assert await session.scalar(select(func.count()).select_from(Contact)) == contacts
         left = set(await session.scalars(select(Identity.value)))
     assert left == {"bob@example.com", "888"}  # the others' own
-    assert await _scan(engine, [EMAIL, NAME]) == []
+    assert await scan_rows(engine, [EMAIL, NAME]) == []
 
 
 async def test_unknown_and_merged_contacts_are_not_erased(

@@ -20,7 +20,9 @@ from tests.connectors.email.smtp_server import CapturingSmtpServer, capturing_sm
 from tests.connectors.email.test_email_end_to_end import channel_config, customer_mail
 from tests.connectors.sms.twilio_standin import TwilioStandin, incoming_form, post_webhook, sid
 from tests.hub import DEADLINE, Hub, start_hub
+from tests.inbox.test_personal_data import scan_rows
 from tests.services import Dovecot
+from web.keys import ENGINE_KEY
 
 ACCOUNT = "AC" + "2" * 32
 TOKEN = "twilio-auth-token-for-forms"
@@ -180,3 +182,14 @@ async def test_a_form_lead_then_an_sms_and_an_email_are_one_timeline(
 
     messages = await hub.until(acknowledged, "the acknowledgement is recorded as sent")
     assert [m["direction"] for m in messages] == ["in", "out"]
+
+    # Erased: no row anywhere still holds her address, number or name, the form's
+    # submission, its raw body and its attribution included.
+    answer = await hub.client.post(
+        f"/api/v1/contacts/{contact['id']}/erase",
+        json={"confirm": contact["id"]},
+        headers=hub.headers,
+    )
+    assert answer.status == 200, await answer.text()
+    needles = [ANN_EMAIL, "Ann@Example.com", ANN_PHONE, "Ann Lee"]
+    assert await scan_rows(hub.client.app[ENGINE_KEY], needles) == []
