@@ -118,6 +118,16 @@ class RawPayload:
 
 
 @dataclass(frozen=True, slots=True)
+class FormRecord:
+    """A web form submission's own record (`form_submissions`), stored in the message's
+    transaction: there is never a form message without it, nor a record twice."""
+
+    form_id: str
+    attribution: tuple[tuple[str, str], ...] = ()
+    ip: str | None = None  # only when the channel keeps addresses
+
+
+@dataclass(frozen=True, slots=True)
 class Inbound:
     """One inbound message from any channel, normalized by its connector."""
 
@@ -155,6 +165,8 @@ class Inbound:
     # The language the customer wrote in, when the channel knows it (a form's language,
     # BCP 47): given to the sender's contact when it has none yet.
     language: str | None = None
+    # The submission record of a web form message.
+    form: FormRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)

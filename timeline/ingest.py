@@ -81,6 +81,11 @@ def check_inbound(inbound: Inbound) -> uuid.UUID:
         raise IngestError("sent_at must be a timezone-aware datetime")
     if not isinstance(inbound.text, str):
         raise IngestError("text must be a string")
+    if inbound.form is not None:
+        try:
+            uuid.UUID(inbound.form.form_id)
+        except ValueError as err:
+            raise IngestError(f"form id {inbound.form.form_id!r} is not a UUID") from err
     return channel
 
 
@@ -101,6 +106,13 @@ def _inbound_json(inbound: Inbound, attachments: Sequence[StoredAttachment]) -> 
         "attribution_event": inbound.attribution_event,
         "new_contact_stage": inbound.new_contact_stage,
         "language": inbound.language,
+        "form": None
+        if inbound.form is None
+        else {
+            "form_id": inbound.form.form_id,
+            "attribution": [list(pair) for pair in inbound.form.attribution],
+            "ip": inbound.form.ip,
+        },
         "edit_of": inbound.edit_of,
         "reply_to": inbound.reply_to,
         "text": inbound.text,

@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import Grouping
-from connectors.types import IdentityKind, Inbound, InboundAttachment
+from connectors.types import FormRecord, IdentityKind, Inbound, InboundAttachment
 from timeline.bulk import insert_rows
 from timeline.events import Event
 from timeline.identity import phone_timezone
@@ -48,6 +48,7 @@ from timeline.models import (
     Conversation,
     ConversationStatus,
     Direction,
+    FormSubmission,
     Identity,
     Message,
     MessageKind,
@@ -68,6 +69,7 @@ _contact = cast(Table, Contact.__table__)
 _conv = cast(Table, Conversation.__table__)
 _event = cast(Table, TimelineEvent.__table__)
 _attach = cast(Table, Attachment.__table__)
+_form_submission = cast(Table, FormSubmission.__table__)
 
 
 class RetryBatch(Exception):
@@ -490,6 +492,7 @@ async def _store_messages(
     # 5. Messages (numbered in their conversation), attachments and timeline events.
     seq: dict[uuid.UUID, int] = {s.id: s.seq_base for s in states.values()}
     message_rows, attachment_rows, event_rows = [], [], []
+    form_rows: list[dict[str, Any]] = []
     extras: list[Extras] = []
     replies: list[dict[str, Any]] = []
     for i in ordered:
@@ -603,6 +606,8 @@ async def _store_messages(
             )
         )
         events.append(Event("message.created", {**ids, "direction": Direction.IN.value}))
+        if inbound.form is not None:
+            form_rows.append(_form_row(inbound.form, message_id, contact_id, now))
         results[i] = IngestResult(
             "created",
             raw_id=raw_id,
@@ -614,6 +619,7 @@ async def _store_messages(
     await insert_rows(conn, _msg, message_rows)
     await insert_rows(conn, _attach, attachment_rows)
     await insert_rows(conn, _event, event_rows)
+    await insert_rows(conn, _form_submission, form_rows)
     if replies:
         # After the insert, so a reply to a message of this same batch finds it too.
         await conn.execute(_LINK_REPLY, replies)
@@ -632,6 +638,20 @@ async def _store_messages(
             for contact_id in sorted(latest, key=str)
         ],
     )
+
+
+def _form_row(
+    form: FormRecord, message_id: uuid.UUID, contact_id: uuid.UUID, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "form_id": uuid.UUID(form.form_id),
+        "message_id": message_id,
+        "contact_id": contact_id,
+        "attribution": dict(form.attribution),
+        "ip": form.ip,
+        "created_at": now,
+    }
 
 
 def _raw_row(

@@ -24,6 +24,7 @@ from connectors.registry import spec_for
 from connectors.types import (
     ChannelId,
     ExternalId,
+    FormRecord,
     IdentityKind,
     Inbound,
     InboundAttachment,
@@ -96,6 +97,7 @@ def inbound_from_json(
         attribution_event=data.get("attribution_event") or "contact.attributed",
         new_contact_stage=data.get("new_contact_stage"),
         language=data.get("language"),
+        form=_form(data.get("form")),
         edit_of=ExternalId(data["edit_of"]) if data.get("edit_of") else None,
         reply_to=ExternalId(data["reply_to"]) if data.get("reply_to") else None,
         text=data.get("text") or "",
@@ -221,3 +223,15 @@ async def _reprocess_one(
         summary.still_flagged += 1
     else:
         summary.ingested += 1
+
+
+def _form(data: Any) -> FormRecord | None:
+    if not isinstance(data, dict) or not data.get("form_id"):
+        return None
+    return FormRecord(
+        form_id=str(data["form_id"]),
+        attribution=tuple(
+            (str(pair[0]), str(pair[1])) for pair in data.get("attribution") or () if len(pair) == 2
+        ),
+        ip=data.get("ip"),
+    )

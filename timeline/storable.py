@@ -14,7 +14,7 @@ import hashlib
 import re
 from datetime import UTC, datetime
 
-from connectors.types import ExternalId, Inbound, SenderHandle, ThreadHints
+from connectors.types import ExternalId, FormRecord, Inbound, SenderHandle, ThreadHints
 
 # NUL is the one character PostgreSQL text cannot hold; lone surrogates cannot be encoded.
 _NUL = "\x00"
@@ -37,6 +37,7 @@ MAX_ATTRIBUTION_ITEMS = 32
 EVENT_KIND_LENGTH = 50  # timeline_events.kind
 STAGE_LENGTH = 32  # contacts.lifecycle_stage
 LANGUAGE_LENGTH = 35  # contacts.language: a BCP 47 tag
+IP_LENGTH = 45  # form_submissions.ip: the longest IPv6 text
 
 
 def clean(value: str) -> str:
@@ -120,13 +121,11 @@ def storable_inbound(inbound: Inbound, now: datetime) -> Inbound:
         identities=tuple(
             handle for handle in map(_storable_handle, inbound.identities) if handle is not None
         ),
-        attribution=tuple(
-            (cut(key, ATTRIBUTION_KEY_LENGTH) or "", cut(value, ATTRIBUTION_VALUE_LENGTH) or "")
-            for key, value in inbound.attribution[:MAX_ATTRIBUTION_ITEMS]
-        ),
+        attribution=_storable_pairs(inbound.attribution),
         attribution_event=cut(inbound.attribution_event, EVENT_KIND_LENGTH) or "contact.attributed",
         new_contact_stage=cut(inbound.new_contact_stage, STAGE_LENGTH) or None,
         language=cut(inbound.language, LANGUAGE_LENGTH) or None,
+        form=None if inbound.form is None else _storable_form(inbound.form),
         edit_of=None if inbound.edit_of is None else ExternalId(bounded_key(inbound.edit_of)),
         reply_to=None if inbound.reply_to is None else ExternalId(bounded_key(inbound.reply_to)),
         text=clean(inbound.text),
@@ -135,4 +134,19 @@ def storable_inbound(inbound: Inbound, now: datetime) -> Inbound:
         sent_at=storable_datetime(inbound.sent_at, now),
         thread=thread,
         attachments=attachments,
+    )
+
+
+def _storable_pairs(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (cut(key, ATTRIBUTION_KEY_LENGTH) or "", cut(value, ATTRIBUTION_VALUE_LENGTH) or "")
+        for key, value in pairs[:MAX_ATTRIBUTION_ITEMS]
+    )
+
+
+def _storable_form(form: FormRecord) -> FormRecord:
+    return FormRecord(
+        form_id=bounded_key(form.form_id),
+        attribution=_storable_pairs(form.attribution),
+        ip=cut(form.ip, IP_LENGTH) or None,
     )

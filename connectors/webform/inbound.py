@@ -23,6 +23,7 @@ answered, in the form's order.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from datetime import datetime
@@ -30,6 +31,7 @@ from datetime import datetime
 from connectors.types import (
     ChannelId,
     ExternalId,
+    FormRecord,
     IdentityKind,
     Inbound,
     InboundAttachment,
@@ -150,7 +152,15 @@ def to_inbound(
         attribution_event=FORM_SUBMITTED,
         new_contact_stage=NEW_CONTACT_STAGE,
         language=definition.language,
+        form=None if form_id is None else form_record(definition, attribution, form_id),
     )
+
+
+def form_record(definition: FormDefinition, attribution: Attribution, form_id: str) -> FormRecord:
+    """The submission's `form_submissions` record: the attribution without the address,
+    which has a column of its own (cleared when the channel's retention period ends)."""
+    pairs = attribution_pairs(definition, dataclasses.replace(attribution, ip=None), None)
+    return FormRecord(form_id, (*pairs, ("form_id", form_id)), ip=attribution.ip or None)
 
 
 def reparse(

@@ -9,7 +9,14 @@ import uuid
 
 from sqlalchemy import func, select
 
-from connectors.types import ExternalId, IdentityKind, Inbound, InboundAttachment, SenderHandle
+from connectors.types import (
+    ExternalId,
+    FormRecord,
+    IdentityKind,
+    Inbound,
+    InboundAttachment,
+    SenderHandle,
+)
 from tests.timeline.conftest import MakeChannel
 from tests.timeline.test_ingest import inbound
 from timeline.db import SessionFactory
@@ -294,6 +301,7 @@ async def test_stage_language_and_event_kind_survive_a_reprocess_round_trip() ->
         new_contact_stage="lead",
         language="de",
         attribution_event="form.submitted",
+        form=FormRecord(str(uuid.uuid4()), (("utm_source", "news"),), "203.0.113.9"),
     )
     again = inbound_from_json(channel, "form:1", _inbound_json(form, ()))
     assert (again.new_contact_stage, again.language, again.attribution_event) == (
@@ -301,3 +309,4 @@ async def test_stage_language_and_event_kind_survive_a_reprocess_round_trip() ->
         "de",
         "form.submitted",
     )
+    assert again.form == form.form

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from connectors.types import ChannelId, IdentityKind, RawPayload
+from connectors.types import ChannelId, ExternalId, IdentityKind, RawPayload
 from connectors.webform.attribution import RequestInfo, attribution_for
 from connectors.webform.body import URLENCODED
 from connectors.webform.config import WebformConfig
@@ -223,11 +223,12 @@ async def test_the_same_submission_twice_at_once(
     assert await count(sessions, OutboundJob, OutboundJob.channel_id == email.id) == 1
 
 
-async def test_two_sessions_record_one_row(
+async def test_the_record_is_stored_with_the_message(
     client: Client, rows: Rows, sessions: SessionFactory
 ) -> None:
-    """The row is written under the message's lock: real concurrent transactions (two
-    connections on PostgreSQL) settle on one row whichever commits first."""
+    """Ingesting the message writes its form_submissions row in the same transaction (no
+    second step that a crash could skip); a form deleted meanwhile keeps the submission
+    raw and flagged instead of losing it."""
     channel = await webform_channel(rows)
     form, definition = await make_form(rows, channel)
     post = Post(client, form, definition, [*ANN, token("t-2")])
@@ -242,14 +243,29 @@ async def test_two_sessions_record_one_row(
         raw,
         form_id=str(form.id),
     )
-    # The message is stored, but the process died before it recorded the submission.
     stored = await client.app[INGESTOR_KEY].ingest(inbound)
     assert stored.status == "created"
-    assert await count(sessions, FormSubmission) == 0
-    results = await asyncio.gather(post.send(), post.send())
-    assert {r.status for r in results} == {"duplicate"}
-    assert {r.message_id for r in results} == {stored.message_id}
+    async with sessions() as session:
+        [row] = (await session.scalars(select(FormSubmission))).all()
+    assert (row.form_id, row.message_id, row.contact_id) == (
+        form.id,
+        stored.message_id,
+        stored.contact_id,
+    )
+    assert row.ip == IP and "ip" not in row.attribution
+    assert row.attribution["form_id"] == str(form.id)
+    assert (await client.app[INGESTOR_KEY].ingest(inbound)).status == "duplicate"
     assert await count(sessions, FormSubmission) == 1
+
+    gone = uuid.uuid4()  # a form deleted between the look-up and the commit
+    orphan = dataclasses.replace(
+        inbound,
+        external_id=ExternalId("form:orphan"),
+        form=dataclasses.replace(inbound.form, form_id=str(gone)) if inbound.form else None,
+    )
+    flagged = await client.app[INGESTOR_KEY].ingest(orphan)
+    assert flagged.status == "flagged" and flagged.raw_id is not None
+    assert await count(sessions, Message) == 1
 
 
 async def test_a_form_without_email_or_phone_still_makes_a_lead(

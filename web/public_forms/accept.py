@@ -1,18 +1,17 @@
 """Accepting a valid form submission into the timeline, like any channel's message.
 
 The public endpoint calls `accept` once the body is parsed, the spam checks passed and the
-fields validated. Two transactions:
+fields validated. The ingestor stores the message (timeline/ingest.py, group commit): the
+contact is found by the email and the phone, or created as a lead in the form's language;
+a conversation opens; the "form.submitted" event records the attribution; the raw body is
+kept; and the `form_submissions` row is written in the same transaction, so there is
+never a form message without its record. It is idempotent by external id: a browser's
+double submit is "duplicate" and adds nothing.
 
-1. The ingestor stores the message (timeline/ingest.py, group commit): the contact is
-   found by the email and the phone, or created as a lead in the form's language; a
-   conversation opens; the "form.submitted" event records the attribution; the raw body is
-   kept. It is idempotent by external id, so a browser's double submit is "duplicate".
-2. Then, in one transaction here: the `form_submissions` row, the custom attributes, the
-   form's team on the conversation and the acknowledgement email. The row is the marker
-   that this work is done: it is written only while the message's row is locked and no
-   row exists yet, so it happens exactly once per message, even for two copies of one
-   submission arriving together, and a duplicate whose first copy died between the two
-   transactions (a crash, a lost connection) does it then.
+A new submission may then need a second, short transaction: the custom attributes, the
+form's team on the conversation, and the acknowledgement email. It runs only for
+"created", so nothing of it happens twice; a process that dies between the two commits
+loses only that follow-up (the message and its record are safe).
 
 Custom attributes (`maps_to: "attribute:<key>"`) fill only values the contact does not
 have yet: anybody can type anybody's email into a public form, so a form never overwrites
@@ -38,7 +37,7 @@ from connectors.types import ChannelId, RawPayload
 from connectors.webform.attribution import Attribution
 from connectors.webform.config import WebformConfig
 from connectors.webform.definition import FormDefinition
-from connectors.webform.inbound import attribution_pairs, to_inbound
+from connectors.webform.inbound import to_inbound
 from connectors.webform.submission import FALSE_WORDS, TRUE_WORDS, Submission
 from inbox import attributes as attribute_defs
 from inbox.models import AttributeDefinition
@@ -50,7 +49,6 @@ from timeline.models import (
     ContactAttribute,
     Conversation,
     Form,
-    FormSubmission,
     Message,
     TimelineEvent,
     utcnow,
@@ -117,15 +115,21 @@ async def accept(
             result.error,
         )
         return FLAGGED
-    async with app[SESSIONS_KEY]() as session, session.begin():
-        events = await _record(session, form, definition, submission, attribution, config, result)
-    await publish_committed(app[BUS_KEY], events)
+    if result.status == "created" and _follows_up(definition, submission):
+        async with app[SESSIONS_KEY]() as session, session.begin():
+            events = await _follow_up(session, definition, submission, config, result)
+        await publish_committed(app[BUS_KEY], events)
     return Accepted(
         "created" if result.status == "created" else "duplicate",
         result.message_id,
         result.conversation_id,
         result.contact_id,
     )
+
+
+def _follows_up(definition: FormDefinition, submission: Submission) -> bool:
+    acknowledged = definition.acknowledgement and submission.email is not None
+    return bool(submission.attributes or definition.team_id or acknowledged)
 
 
 async def channel_config(app: web.Application, channel_id: uuid.UUID) -> WebformConfig:
@@ -148,47 +152,26 @@ def read_config(box: SecretBox, stored: str | None, channel_id: uuid.UUID) -> We
     return WebformConfig(keep_ip_address=False)
 
 
-async def _record(
+async def _follow_up(
     session: AsyncSession,
-    form: Form,
     definition: FormDefinition,
     submission: Submission,
-    attribution: Attribution,
     config: WebformConfig,
     result: IngestResult,
 ) -> list[Event]:
-    """Write the submission's row and what comes with it, once per message."""
-    # The lock makes two copies of one submission take turns here (SQLite writers
-    # take turns anyway); the second then sees the first's row and does nothing.
+    """Attributes, team and acknowledgement of a newly stored submission."""
     message = (
         await session.execute(
-            select(Message.contact_id, Message.conversation_id)
-            .where(Message.id == result.message_id)
-            .with_for_update()
+            select(Message.contact_id, Message.conversation_id).where(
+                Message.id == result.message_id
+            )
         )
     ).first()
     if message is None:
-        return []  # erased meanwhile: nothing left to attach the submission to
-    done = await session.scalar(
-        select(FormSubmission.id).where(FormSubmission.message_id == result.message_id).limit(1)
-    )
-    if done is not None:
-        return []
+        return []  # erased meanwhile: nothing left to attach it to
     # The message's contact now, not at ingestion: a merge in between moved it.
     contact_id, conversation_id = message.contact_id, message.conversation_id
     now = utcnow()
-    recorded = dict(attribution_pairs(definition, dataclasses.replace(attribution, ip=None), None))
-    recorded["form_id"] = str(form.id)
-    session.add(
-        FormSubmission(
-            form_id=form.id,
-            message_id=result.message_id,
-            contact_id=contact_id,
-            attribution=recorded,
-            ip=attribution.ip if config.keeps_ip else None,
-            created_at=now,
-        )
-    )
     events: list[Event] = []
     assert result.message_id is not None  # accept() returned early otherwise
     ids = (contact_id, conversation_id, result.message_id)

@@ -210,6 +210,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
             RawPayload(content_type, body),
             received_at,
             fallback_id=idempotency_key(request),
+            config=public.config,
         )
     except Exception as err:
         if not is_unavailable(err):
