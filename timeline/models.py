@@ -252,7 +252,9 @@ class ContactAttribute(Base):
     money_minor: Mapped[int | None] = mapped_column(BigInteger)  # money, with currency
     currency: Mapped[str | None] = mapped_column(String(3))
 
-    __table_args__ = (Index("ix_contact_attributes_key", "key"),)
+    __table_args__ = (
+        Index("ix_contact_attributes_key_number", "key", "number_value", "contact_id"),
+    )
 
 
 class MergeSuggestion(Base):
@@ -333,6 +335,7 @@ class Identity(Base):
     __table_args__ = (
         Index("uq_identities_kind_value", "kind", "value", unique=True),
         Index("ix_identities_contact", "contact_id"),
+        Index("ix_identities_kind_contact", "kind", "contact_id"),
     )
 
 
@@ -379,6 +382,8 @@ class Conversation(Base):
         Index("ix_conversations_contact", "contact_id", "last_activity_at"),
         Index("ix_conversations_channel_activity", "channel_id", "last_activity_at"),
         Index("ix_conversations_assignee_status", "assignee_id", "status"),
+        Index("ix_conversations_last_inbound", "last_inbound_at", "contact_id"),
+        Index("ix_conversations_last_outbound", "last_outbound_at", "contact_id"),
         # At most one unresolved conversation per thread of a contact on a channel:
         # concurrent arrivals of one thread settle on one conversation by this index.
         Index(
