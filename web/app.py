@@ -24,14 +24,18 @@ from timeline.dispatcher import Dispatcher
 from timeline.events import create_bus
 from timeline.ingest import Ingestor
 from web.api import (
+    accounts,
     channels,
     contact_merge,
     contacts,
     conversations,
     crm,
     forms,
+    metrics,
+    outgoing_webhooks,
     personal_data,
     segments,
+    workflow,
 )
 from web.auth import auth_middleware
 from web.errors import error_middleware
@@ -55,6 +59,9 @@ from web.public_forms import add_public_routes
 from web.public_forms.retention import PURGE_INTERVAL_SECONDS, IpRetention
 from web.runtime import ChannelRuntime
 from web.settings import Settings
+from web.sla_loop import sla_watch
+from web.snooze_loop import snooze_waker
+from web.webhook_loop import webhook_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +94,9 @@ def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Appl
         app.cleanup_ctx.append(_dispatcher)
         app.cleanup_ctx.append(_attachment_fetcher)
         app.cleanup_ctx.append(_task_due_notifier)
+        app.cleanup_ctx.append(snooze_waker)
+        app.cleanup_ctx.append(sla_watch)
+        app.cleanup_ctx.append(webhook_delivery)
         app.cleanup_ctx.append(_ip_retention)
 
     app.router.add_get("/healthz", healthz)
@@ -105,6 +115,10 @@ def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Appl
             personal_data.routes,
             conversations.routes,
             forms.routes,
+            accounts.routes,
+            workflow.routes,
+            metrics.routes,
+            outgoing_webhooks.routes,
             openapi_routes,
         ],
     )

@@ -1,0 +1,3 @@
+"""Outgoing webhook subscriptions and their delivery log (issue 9)."""
+
+from __future__ import annotations

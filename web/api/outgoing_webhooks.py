@@ -1,0 +1,7 @@
+"""Outgoing webhook subscriptions and their delivery log (issue 9)."""
+
+from __future__ import annotations
+
+from web.openapi import ApiRoutes
+
+routes = ApiRoutes(tag="webhooks")
