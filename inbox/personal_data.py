@@ -54,6 +54,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import ContactNote, IdempotencyKey, Task
+from inbox.webhook_delivery import scrub_contact_deliveries
 from timeline.events import Event
 from timeline.files import blob_path
 from timeline.merge import ContactNotFound, lock_contacts
@@ -467,6 +468,7 @@ async def erase_contact(
         .values(ip=None, attribution={}),
     )
     counts["timeline_events"] = await _scrub_events(session, ids)
+    counts["webhook_deliveries"] = await scrub_contact_deliveries(session, ids)
     await _scrub_suggestions(session, ids, actor_id, now)
     await _count(
         session,

@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     attachment_fetch_attempts: int = Field(default=12, ge=1)
     # How often a worker looks for follow-up tasks that have become due.
     task_due_interval_seconds: float = Field(default=15.0, gt=0)
+    # How often a worker records response times and looks for SLA breaches.
+    sla_watch_interval_seconds: float = Field(default=30.0, gt=0)
+    # Outgoing webhooks: new events are looked for this often (and at once on a bus
+    # event); a receiver gets this long to answer; this many posts run at once per worker;
+    # failures are retried with backoff for this long, at most this many times.
+    webhook_poll_seconds: float = Field(default=2.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    webhook_concurrency: int = Field(default=8, ge=1, le=256)
+    webhook_retry_hours: float = Field(default=24.0, gt=0)
+    webhook_max_attempts: int = Field(default=30, ge=1)
 
     @field_validator("database_url")
     @classmethod
