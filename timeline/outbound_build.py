@@ -2,9 +2,13 @@
 
 The message is addressed when it is sent, not when it was queued, so a reply follows
 the contact through a merge: to the address the customer last wrote from in this
-conversation, else their first one on the channel's identity kind (connectors/registry.py
-names it). Email threading hints (In-Reply-To, a short References list) come from the
-conversation's stored Message-IDs.
+conversation, else the one they last wrote from on the reply's channel (a reply may go
+out on another channel than the conversation's), else their first one on the channel's
+identity kind (connectors/registry.py names it). Email threading hints (In-Reply-To, a
+short References list) come from the conversation's stored Message-IDs: only email
+messages carry one, so a reply by email in a web form's or an SMS conversation cites
+only the emails of the thread (our own earlier ones included), under the conversation's
+subject ("Re: Form: Pricing enquiry").
 
 The channel's limits are applied with the same check the REST API applies before it
 accepts a reply (`reply_refusals` in timeline/reply_limits.py), so a limit is worded
@@ -23,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.base import Capabilities
@@ -64,7 +68,13 @@ async def build_outbound(
     unreachable = await unreachable_reason(session, message.channel_id, message.contact_id)
     if unreachable is not None:
         return Failed(unreachable, permanent=True)
-    recipient = await _recipient(session, message, identity_kind)
+    recipient = await recipient_for(
+        session,
+        contact_id=message.contact_id,
+        conversation_id=message.conversation_id,
+        channel_id=message.channel_id,
+        kind=identity_kind,
+    )
     if recipient is None:
         return Failed(
             f"the contact has no {identity_kind.value} to send to on this channel",
@@ -114,9 +124,13 @@ async def build_outbound(
     subject = message.subject or customer_subject or conversation_subject
     reply_to = None
     if message.reply_to_id is not None:
+        # A provider's message id means something on its own channel only (Telegram's
+        # are numbered per chat): a reply switched to another channel quotes nothing.
         reply_to = await session.scalar(
             select(Message.external_id).where(
-                Message.id == message.reply_to_id, Message.direction == Direction.IN.value
+                Message.id == message.reply_to_id,
+                Message.direction == Direction.IN.value,
+                Message.channel_id == message.channel_id,
             )
         )
     return Outbound(
@@ -182,25 +196,49 @@ def _load_files(
     return tuple(loaded)
 
 
-async def _recipient(session: AsyncSession, message: Message, kind: IdentityKind) -> str | None:
-    """The address the customer last wrote from in this conversation, else their first one."""
-    last_used = await session.scalar(
+async def recipient_for(
+    session: AsyncSession,
+    *,
+    contact_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    kind: IdentityKind,
+) -> str | None:
+    """The contact's address of `kind` a reply on the channel goes to, or None.
+
+    The one the customer last wrote from in this conversation; else the one they last
+    wrote from on the channel (a reply switched to another channel goes where they are
+    known there: the chat a Telegram bot has with them); else their first one.
+    """
+    last_here = await session.scalar(
+        _last_written_from(contact_id, kind).where(Message.conversation_id == conversation_id)
+    )
+    if last_here is not None:
+        return last_here
+    last_on_channel = await session.scalar(
+        _last_written_from(contact_id, kind).where(Message.channel_id == channel_id)
+    )
+    if last_on_channel is not None:
+        return last_on_channel
+    return await session.scalar(
+        select(Identity.value)
+        .where(Identity.contact_id == contact_id, Identity.kind == kind.value)
+        .order_by(Identity.created_at, Identity.id)
+        .limit(1)
+    )
+
+
+def _last_written_from(contact_id: uuid.UUID, kind: IdentityKind) -> Select[str]:
+    """The contact's identity of `kind` their latest inbound message came from (narrowed
+    by the caller)."""
+    return (
         select(Identity.value)
         .join(Message, Message.sender_identity_id == Identity.id)
         .where(
-            Message.conversation_id == message.conversation_id,
             Message.direction == Direction.IN.value,
-            Identity.contact_id == message.contact_id,
+            Identity.contact_id == contact_id,
             Identity.kind == kind.value,
         )
         .order_by(Message.sent_at.desc(), Message.id.desc())
-        .limit(1)
-    )
-    if last_used is not None:
-        return last_used
-    return await session.scalar(
-        select(Identity.value)
-        .where(Identity.contact_id == message.contact_id, Identity.kind == kind.value)
-        .order_by(Identity.created_at, Identity.id)
         .limit(1)
     )

@@ -117,8 +117,17 @@ async def queue_outbound(
     attachments: Sequence[OutboundFile] = (),
     automatic: bool = False,
     reply_to_id: uuid.UUID | None = None,
+    channel_id: uuid.UUID | None = None,
 ) -> Message:
     """Store a reply (with its delivery job) or a private note; the caller commits.
+
+    The reply goes out on `channel_id`, or on the conversation's channel when it is None:
+    a conversation whose channel cannot send (a web form) is answered on another channel
+    of the same contact, and an agent may pick another one (inbox/reply_channels.py says
+    which). The message, its job and its `message.sent` event name the channel used; the
+    message stays in the conversation, so the thread shows it. The caller checks that
+    the channel can reach the contact; the outbox checks again when it sends. A private
+    note is never sent and takes no channel.
 
     An `automatic` reply (an acknowledgement) is sent marked as such (email:
     Auto-Submitted: auto-replied) and is no answer from a person: the customer is still
@@ -131,6 +140,8 @@ async def queue_outbound(
     """
     if not text.strip() and not attachments:
         raise ValueError("a message needs text or an attachment")
+    if private and channel_id is not None:
+        raise ValueError("a private note is never sent: it takes no channel")
     # The job's times are compared with other workers' claims: the database's clock.
     job_now = now if now is not None else await database_now(session)
     now = now or utcnow()
@@ -144,10 +155,11 @@ async def queue_outbound(
     )
     if conversation is None:
         raise UnknownConversation(f"conversation {conversation_id} not found")
+    sending_channel_id = channel_id if channel_id is not None else conversation.channel_id
     message = Message(
         id=new_id(),
         conversation_id=conversation.id,
-        channel_id=conversation.channel_id,
+        channel_id=sending_channel_id,
         contact_id=conversation.contact_id,
         direction=Direction.OUT.value,
         kind=(MessageKind.NOTE if private else MessageKind.MESSAGE).value,
@@ -189,7 +201,7 @@ async def queue_outbound(
         session.add(
             OutboundJob(
                 message_id=message.id,
-                channel_id=conversation.channel_id,
+                channel_id=sending_channel_id,
                 state=JobState.PENDING.value,
                 attempts=0,
                 next_attempt_at=job_now,
@@ -204,7 +216,7 @@ async def queue_outbound(
             conversation_id=conversation.id,
             message_id=message.id,
             kind="note.added" if private else "message.sent",
-            data={"channel_id": str(conversation.channel_id), "direction": Direction.OUT.value},
+            data={"channel_id": str(sending_channel_id), "direction": Direction.OUT.value},
             occurred_at=now,
         )
     )
@@ -251,6 +263,7 @@ async def do_queue_outbound(
     now: datetime | None = None,
     attachments: Sequence[OutboundFile] = (),
     automatic: bool = False,
+    channel_id: uuid.UUID | None = None,
 ) -> Message:
     """`queue_outbound` in its own transaction; publishes `message.created` after commit."""
     async with sessions() as session, session.begin():
@@ -265,6 +278,7 @@ async def do_queue_outbound(
             now=now,
             attachments=attachments,
             automatic=automatic,
+            channel_id=channel_id,
         )
     await publish_committed(bus, [message_created_event(message)])
     return message

@@ -1163,3 +1163,201 @@ async def test_a_channels_sends_are_spaced_at_its_provider_rate_across_workers(
     assert [kind for kind, _ in log] == ["send", "hold"] * 5
     assert all(0 <= seconds <= 1 / rate for kind, seconds in log if kind == "hold")
     assert [call.text for call in connector.calls] == [f"reply {n}" for n in range(5)]
+
+
+# --- replies on another channel than the conversation's ----------------------------------------
+
+
+async def add_channel(sessions: Sessions, kind: str) -> uuid.UUID:
+    async with sessions() as session, session.begin():
+        channel = Channel(kind=kind, name=f"another {kind}", config_encrypted="")
+        session.add(channel)
+    return channel.id
+
+
+async def add_inbound(
+    sessions: Sessions,
+    conversation: Conversation,
+    *,
+    identity: tuple[str, str],
+    external_id: str,
+    rfc_message_id: str | None = None,
+    subject: str | None = None,
+    at: datetime = T0 - timedelta(hours=1),
+    channel_id: uuid.UUID | None = None,
+) -> Message:
+    """A customer's message in the conversation from their identity (created if new)."""
+    async with sessions() as session, session.begin():
+        kind, value = identity
+        known = await session.scalar(
+            select(Identity).where(Identity.kind == kind, Identity.value == value)
+        )
+        if known is None:
+            known = Identity(contact_id=conversation.contact_id, kind=kind, value=value)
+            session.add(known)
+            await session.flush()
+        stored = await session.get(Conversation, conversation.id, with_for_update=True)
+        assert stored is not None
+        stored.last_seq += 1
+        message = Message(
+            conversation_id=conversation.id,
+            channel_id=channel_id or conversation.channel_id,
+            contact_id=conversation.contact_id,
+            direction="in",
+            external_id=external_id,
+            rfc_message_id=rfc_message_id,
+            sender_identity_id=known.id,
+            subject=subject,
+            text="hello",
+            sent_at=at,
+            arrived_at=at,
+            seq=stored.last_seq,
+        )
+        session.add(message)
+    return message
+
+
+async def test_a_reply_queued_on_another_channel_is_sent_there(sessions: Sessions) -> None:
+    form = await make_conversation(sessions, kind="webform", identity=("email", "ann@example.com"))
+    await add_inbound(
+        sessions,
+        form,
+        identity=("email", "ann@example.com"),
+        external_id="form-1",
+        subject="Form: Pricing enquiry",
+    )
+    email = await add_channel(sessions, "email")
+    async with sessions() as session, session.begin():
+        message = await queue_outbound(
+            session, conversation_id=form.id, text="20 seats: 400 EUR", now=T0, channel_id=email
+        )
+
+    stored = await get(sessions, Message, id=message.id)
+    # In the form's conversation, on the email channel.
+    assert (stored.conversation_id, stored.channel_id) == (form.id, email)
+    assert (await get(sessions, OutboundJob, message_id=message.id)).channel_id == email
+    event = await get(sessions, TimelineEvent, message_id=message.id)
+    assert (event.kind, event.data["channel_id"]) == ("message.sent", str(email))
+    conv = await get(sessions, Conversation, id=form.id)
+    assert (conv.channel_id, conv.first_response_at, conv.waiting_since) == (
+        form.channel_id,
+        T0,
+        None,
+    )
+
+    on_email = FakeConnector(email, capabilities=Capabilities(supports_subject=True))
+    on_form = FakeConnector(form.channel_id)
+    assert await dispatcher(sessions, on_email, on_form, clock=Clock()).run_once() == 1
+    assert on_form.calls == []
+    [outbound] = on_email.calls
+    assert (outbound.channel_id, outbound.recipient) == (str(email), "ann@example.com")
+    # A form message has no Message-ID: nothing to cite, the form's subject to answer.
+    assert (outbound.thread.in_reply_to, outbound.thread.references) == (None, ())
+    assert outbound.subject == outbound.thread.subject == "Form: Pricing enquiry"
+    assert (await get(sessions, Message, id=message.id)).delivery_state == "sent"
+
+
+async def test_a_switched_email_reply_cites_only_the_threads_emails(sessions: Sessions) -> None:
+    conversation = await make_conversation(
+        sessions, kind="email", identity=("email", "ann@example.com")
+    )
+    await add_inbound(
+        sessions,
+        conversation,
+        identity=("email", "ann@example.com"),
+        external_id="m-1",
+        rfc_message_id="ann-1@example.com",
+        subject="Seats",
+    )
+    other_mailbox = await add_channel(sessions, "email")
+    async with sessions() as session, session.begin():
+        await queue_outbound(
+            session, conversation_id=conversation.id, text="Hi", now=T0, channel_id=other_mailbox
+        )
+    connector = FakeConnector(other_mailbox)
+    await dispatcher(sessions, connector, clock=Clock()).run_once()
+    [outbound] = connector.calls
+    assert outbound.thread.in_reply_to == "ann-1@example.com"
+    assert outbound.thread.references == ("ann-1@example.com",)
+    assert outbound.thread.subject == "Seats"
+
+
+async def test_a_switched_reply_goes_to_the_number_they_used_on_that_channel(
+    sessions: Sessions,
+) -> None:
+    conversation = await make_conversation(
+        sessions, kind="email", identity=("email", "ann@example.com")
+    )
+    sms = await add_channel(sessions, "sms")
+    # Her first number, then the one she texted the SMS channel from (another conversation).
+    async with sessions() as session, session.begin():
+        session.add(Identity(contact_id=conversation.contact_id, kind="phone", value=PHONE))
+    async with sessions() as session, session.begin():
+        texts = Conversation(
+            contact_id=conversation.contact_id, channel_id=sms, last_activity_at=T0
+        )
+        session.add(texts)
+    await add_inbound(sessions, texts, identity=("phone", "+14155550111"), external_id="SM1")
+    async with sessions() as session, session.begin():
+        await queue_outbound(
+            session, conversation_id=conversation.id, text="Hi", now=T0, channel_id=sms
+        )
+    connector = FakeConnector(sms)
+    await dispatcher(sessions, connector, clock=Clock()).run_once()
+    [outbound] = connector.calls
+    assert outbound.recipient == "+14155550111"
+
+
+async def test_a_switched_reply_quotes_no_message_of_another_channel(sessions: Sessions) -> None:
+    conversation = await make_conversation(
+        sessions, kind="telegram", identity=("telegram", "424242")
+    )
+    asked = await add_inbound(
+        sessions, conversation, identity=("telegram", "424242"), external_id="77"
+    )
+    other_bot = await add_channel(sessions, "telegram")
+    async with sessions() as session, session.begin():
+        await queue_outbound(
+            session,
+            conversation_id=conversation.id,
+            text="Answer",
+            now=T0,
+            reply_to_id=asked.id,
+            channel_id=other_bot,
+        )
+        await queue_outbound(
+            session, conversation_id=conversation.id, text="Same bot", now=T0, reply_to_id=asked.id
+        )
+    elsewhere, here = FakeConnector(other_bot), FakeConnector(conversation.channel_id)
+    await dispatcher(sessions, elsewhere, here, clock=Clock()).run_once()
+    # Telegram numbers messages per chat: message 77 of one bot is no message of another.
+    assert [(o.text, o.reply_to) for o in elsewhere.calls] == [("Answer", None)]
+    assert [(o.text, o.reply_to) for o in here.calls] == [("Same bot", "77")]
+
+
+async def test_a_private_note_takes_no_channel(sessions: Sessions) -> None:
+    conversation = await make_conversation(sessions)
+    email = await add_channel(sessions, "email")
+    with pytest.raises(ValueError, match="takes no channel"):
+        async with sessions() as session, session.begin():
+            await queue_outbound(
+                session,
+                conversation_id=conversation.id,
+                text="internal",
+                private=True,
+                channel_id=email,
+            )
+    assert await count(sessions, Message) == 0
+
+
+async def test_do_queue_outbound_passes_the_channel_on(sessions: Sessions, bus: EventBus) -> None:
+    conversation = await make_conversation(sessions)
+    email = await add_channel(sessions, "email")
+    async with bus.subscribe() as events:
+        message = await do_queue_outbound(
+            sessions, bus, conversation_id=conversation.id, text="Hi", channel_id=email
+        )
+        received = await events.get(timeout=5)
+    assert (await get(sessions, Message, id=message.id)).channel_id == email
+    assert received is not None
+    assert (received.type, received.data["channel_id"]) == ("message.created", str(email))

@@ -268,7 +268,7 @@ async def test_attachments_the_channel_cannot_carry_are_422(
     assert await count(client, Message) == 0
 
 
-async def test_channel_id_must_be_the_conversations_own(
+async def test_another_channel_needs_an_address_of_the_contact_there(
     client: Client, agent: ApiUser, rows: Rows, sms_conversation: Conversation
 ) -> None:
     other = await rows.channel("email")
@@ -278,7 +278,7 @@ async def test_channel_id_must_be_the_conversations_own(
     assert elsewhere.status == 422
     fields = (await elsewhere.json())["error"]["fields"]
     assert list(fields) == ["channel_id"]
-    assert "not available yet" in fields["channel_id"]
+    assert "no email address" in fields["channel_id"]
     same = await post(
         client,
         agent,

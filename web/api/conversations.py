@@ -1,5 +1,6 @@
 """Conversations: the shared inbox's list with filters, one conversation, its messages,
-and replies (or private notes) queued through the durable outbox.
+the channels a reply may go out on, and replies (or private notes) queued through the
+durable outbox.
 
 Reads use read-only sessions (they never wait for SQLite's write lock). A reply is
 checked against its channel's capabilities before anything is stored, and is queued in
@@ -18,8 +19,10 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.registry import spec_for
+from inbox.reply_channels import NO_CHANNEL, check_reply_channel, reply_channels
+from timeline.events import Event
 from timeline.files import store_blob
-from timeline.models import Attachment, Channel, Conversation, Message, utcnow
+from timeline.models import Attachment, Channel, Conversation, Message, TimelineEvent, utcnow
 from timeline.outbox import (
     OutboundFile,
     UnknownConversation,
@@ -30,6 +33,7 @@ from timeline.reachability import unreachable_reason
 from timeline.reply_limits import reply_refusals
 from web import auth
 from web.api import after, children_by_parent, cut, idempotency, path_id, publish
+from web.api.reply_schemas import ReplyChannelsOut
 from web.api.schemas import (
     AttachmentIn,
     ConversationOut,
@@ -45,6 +49,10 @@ from web.keys import DISPATCHER_KEY, READ_SESSIONS_KEY, SESSIONS_KEY, SETTINGS_K
 from web.openapi import ApiRoutes, parse_body, parse_query, respond
 
 routes = ApiRoutes(tag="conversations")
+
+# The timeline event (and bus event) of a reply sent on another channel than its
+# conversation's: the timeline shows the switch (issue 9 item 4).
+SWITCHED = "reply.channel_switched"
 
 
 @routes.route(
@@ -149,6 +157,26 @@ async def list_messages(request: web.Request) -> web.Response:
 
 
 @routes.route(
+    "GET",
+    "/conversations/{id}/reply-channels",
+    summary="The channels a reply may go out on, and the default one",
+    response=ReplyChannelsOut,
+    errors=[404],
+)
+async def list_reply_channels(request: web.Request) -> web.Response:
+    """The channels the conversation's contact can be answered on, for the reply composer.
+
+    Each candidate says where the reply would go (`recipient`) and, when it would be
+    refused now (opted out, blocked, erased, paused), why.
+    """
+    conversation_id = path_id(request)
+    async with request.app[READ_SESSIONS_KEY]() as session:
+        conversation = await visible_conversation(session, request, conversation_id)
+        channels = await reply_channels(session, conversation, auth.visible_channel_ids(request))
+    return respond(request, ReplyChannelsOut.of(channels))
+
+
+@routes.route(
     "POST",
     "/conversations/{id}/messages",
     summary="Reply to the customer, or add a private note",
@@ -159,10 +187,15 @@ async def list_messages(request: web.Request) -> web.Response:
     headers=[idempotency.HEADER_DOC],
 )
 async def create_message(request: web.Request) -> web.Response:
-    """Queue a reply on the conversation's channel (sent by the outbox worker), or store a note.
+    """Queue a reply (sent by the outbox worker), or store a note.
 
-    A reply the channel cannot carry is refused before anything is stored (422 naming the
-    field). With an `Idempotency-Key`, a retry answers the first result (see
+    The reply goes out on `channel_id`, which may name another channel the contact can be
+    answered on (GET .../reply-channels lists them); without it, on the conversation's
+    channel, or on the default channel when the conversation's cannot send (a web form).
+    A reply on another channel than the conversation's records `reply.channel_switched`
+    on the timeline. A private note is never sent: it ignores `channel_id`. A reply the
+    channel cannot carry is refused before anything is stored (422 naming the field).
+    With an `Idempotency-Key`, a retry answers the first result (see
     web/api/idempotency.py).
     """
     user = auth.current_user(request)
@@ -175,54 +208,108 @@ async def create_message(request: web.Request) -> web.Response:
         ):
             return earlier
         conversation = await visible_conversation(session, request, conversation_id)
-        channel = await session.get(Channel, conversation.channel_id)
-        unreachable = (
-            None
-            if body.private
-            else await unreachable_reason(session, conversation.channel_id, conversation.contact_id)
-        )
         answered = (
             None if body.reply_to_id is None else await session.get(Message, body.reply_to_id)
         )
-    if body.reply_to_id is not None and (
-        answered is None or answered.conversation_id != conversation.id
-    ):
-        raise validation_failed({"reply_to_id": "not a message of this conversation"})
+        if body.reply_to_id is not None and (
+            answered is None or answered.conversation_id != conversation.id
+        ):
+            raise validation_failed({"reply_to_id": "not a message of this conversation"})
+        channel = (
+            await session.get(Channel, conversation.channel_id)
+            if body.private
+            else await _reply_channel(session, request, conversation, body)
+        )
     if channel is None:  # deleted since we looked
         raise not_found("no such conversation")
     check_reply(body, channel)
-    if unreachable is not None:
-        raise validation_failed(
-            {"channel_id": unreachable}, message="the contact cannot be reached"
-        )
     files = await _store_files(request.app[SETTINGS_KEY].data_dir, body.attachments)
+    switched_from = None if channel.id == conversation.channel_id else conversation.channel_id
     try:
-        message, answer = await _queue_reply(request, body, conversation_id, files, claim)
+        message, answer = await _queue_reply(
+            request, body, conversation_id, files, claim, channel.id, switched_from
+        )
     except UnknownConversation as err:  # deleted since we looked
         raise not_found("no such conversation") from err
     except idempotency.KeyTaken as taken:
         async with request.app[READ_SESSIONS_KEY]() as session:
             return await idempotency.winner_answer(session, taken.claim, utcnow())
-    await publish(request, message_created_event(message))
+    switched = () if switched_from is None else (_switched_event(message, switched_from),)
+    await publish(request, message_created_event(message), *switched)
     if not body.private and (dispatcher := request.app.get(DISPATCHER_KEY)) is not None:
         dispatcher.wake()  # send now rather than at the dispatcher's next idle poll
     return respond(request, answer)
 
 
-def check_reply(body: MessageCreate, channel: Channel) -> None:
-    """422 naming each field the conversation's channel cannot carry (notes: channel_id only)."""
-    fields: dict[str, str] = {}
-    if body.channel_id is not None and body.channel_id != channel.id:
-        fields["channel_id"] = (
-            "replying on another channel is not available yet; "
-            "leave channel_id out or send the conversation's own"
+async def _reply_channel(
+    session: AsyncSession, request: web.Request, conversation: Conversation, body: MessageCreate
+) -> Channel | None:
+    """The channel a reply goes out on; 422 naming channel_id when it cannot reach the
+    contact there. None when the conversation's channel was deleted meanwhile."""
+    chosen = body.channel_id
+    own = await session.get(Channel, conversation.channel_id)
+    if own is None:
+        return None
+    visible = auth.visible_channel_ids(request)
+    if chosen is None and not _can_send(own):
+        default = (await reply_channels(session, conversation, visible)).default
+        if default is None:
+            raise validation_failed(
+                {"channel_id": NO_CHANNEL}, message="the contact cannot be reached"
+            )
+        chosen = default.channel_id
+    if chosen is None or chosen == own.id:
+        # The conversation's own channel, as replies always went: what it cannot carry
+        # is said by `check_reply`, a missing address by the outbox when it sends.
+        reason = await unreachable_reason(session, own.id, conversation.contact_id)
+        if reason is not None:
+            raise validation_failed({"channel_id": reason}, message="the contact cannot be reached")
+        return own
+    candidate = await check_reply_channel(session, conversation, chosen, visible)
+    reason = candidate if isinstance(candidate, str) else candidate.reason
+    if reason is not None:
+        raise validation_failed(
+            {"channel_id": reason}, message="the contact cannot be answered on this channel"
         )
-    if not body.private:
-        capabilities = spec_for(channel.kind).capabilities
-        for field, reason in reply_refusals(capabilities, body.text, body.attachments).items():
-            fields.setdefault(field, reason)
+    return await session.get(Channel, chosen)
+
+
+def _can_send(channel: Channel) -> bool:
+    try:
+        return spec_for(channel.kind).capabilities.can_send
+    except KeyError:
+        return False
+
+
+def check_reply(body: MessageCreate, channel: Channel) -> None:
+    """422 naming each field the channel the reply goes out on cannot carry (notes are
+    never sent: nothing to check)."""
+    if body.private:
+        return
+    capabilities = spec_for(channel.kind).capabilities
+    fields = reply_refusals(capabilities, body.text, body.attachments)
     if fields:
         raise validation_failed(fields, message="the channel cannot carry this reply")
+
+
+def _switched_event(message: Message, from_channel_id: uuid.UUID) -> Event:
+    """The `reply.channel_switched` bus event (published after commit)."""
+    return Event(
+        SWITCHED,
+        {
+            "contact_id": str(message.contact_id),
+            "conversation_id": str(message.conversation_id),
+            **_switch_data(message, from_channel_id),
+        },
+    )
+
+
+def _switch_data(message: Message, from_channel_id: uuid.UUID) -> dict[str, str]:
+    return {
+        "from_channel_id": str(from_channel_id),
+        "to_channel_id": str(message.channel_id),
+        "message_id": str(message.id),
+    }
 
 
 async def _store_files(data_dir: Path, attachments: Sequence[AttachmentIn]) -> list[OutboundFile]:
@@ -240,8 +327,11 @@ async def _queue_reply(
     conversation_id: uuid.UUID,
     files: Sequence[OutboundFile],
     claim: idempotency.Claim | None,
+    channel_id: uuid.UUID,
+    switched_from: uuid.UUID | None,
 ) -> tuple[Message, MessageOut]:
-    """The message, its job and the idempotency key in one transaction; nothing published."""
+    """The message, its job, the switch of channel and the idempotency key in one
+    transaction; nothing published."""
     async with request.app[SESSIONS_KEY]() as session, session.begin():
         key = None if claim is None else await idempotency.take(session, claim, utcnow())
         message = await queue_outbound(
@@ -252,7 +342,19 @@ async def _queue_reply(
             private=body.private,
             attachments=files,
             reply_to_id=body.reply_to_id,
+            channel_id=None if body.private else channel_id,
         )
+        if switched_from is not None:
+            session.add(
+                TimelineEvent(
+                    contact_id=message.contact_id,
+                    conversation_id=message.conversation_id,
+                    message_id=message.id,
+                    kind=SWITCHED,
+                    data=_switch_data(message, switched_from),
+                    occurred_at=message.created_at,
+                )
+            )
         [answer] = await message_outs(session, [message])
         if key is not None:
             idempotency.record(key, 201, answer, message.id)

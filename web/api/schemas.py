@@ -452,7 +452,11 @@ class MessageCreate(Input):
     private: bool = Field(default=False, description="a note for agents; never sent")
     channel_id: uuid.UUID | None = Field(
         default=None,
-        description="the channel to reply on; only the conversation's own channel for now",
+        description=(
+            "the channel to reply on: the conversation's own, or another the contact can be"
+            " reached on (GET /api/v1/conversations/{id}/reply-channels); default: the own"
+            " channel, or when it cannot send, the contact's preferred or last used one"
+        ),
     )
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
     reply_to_id: uuid.UUID | None = Field(

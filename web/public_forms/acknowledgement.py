@@ -4,8 +4,8 @@ for one and the visitor gave an email address.
 A web form channel cannot send, so the acknowledgement goes out on an email channel: the
 one the web form channel's settings name (`acknowledgement_channel_id`), else the first
 active email channel by creation. It is queued through the durable outbox in the form's
-own conversation, so the inbox and the timeline show it beside the submission, with its
-message and delivery job on the email channel; the worker's dispatcher sends it from
+own conversation, so the inbox and the timeline show it beside the submission, sent on
+the email channel (`queue_outbound(channel_id=...)`); the worker's dispatcher sends it from
 there like any reply, addressed to the contact's email at send time.
 
 Like the core's auto-acknowledgement (timeline/acknowledge.py) it is marked automatic
@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.types import ChannelKind
@@ -30,7 +30,7 @@ from connectors.webform.definition import FormDefinition
 from timeline.acknowledge import ACK_INTERVAL
 from timeline.clock import database_now
 from timeline.events import Event
-from timeline.models import Channel, Direction, Message, OutboundJob, TimelineEvent
+from timeline.models import Channel, Direction, Message
 from timeline.outbox import message_created_event, queue_outbound
 from timeline.reachability import unreachable_reason
 from timeline.storable import cut
@@ -118,25 +118,6 @@ async def queue_acknowledgement(
         text=acknowledgement_text(config, definition),
         subject=acknowledgement_subject(definition),
         automatic=True,
+        channel_id=channel_id,
     )
-    await _move_to(session, message, channel_id)
     return message_created_event(message)
-
-
-async def _move_to(session: AsyncSession, message: Message, channel_id: uuid.UUID) -> None:
-    """Send the queued message through `channel_id` instead of the conversation's channel
-    (the outbox queues on the conversation's channel, which for a form cannot send)."""
-    message.channel_id = channel_id
-    await session.execute(
-        update(OutboundJob)
-        .where(OutboundJob.message_id == message.id)
-        .values(channel_id=channel_id)
-    )
-    event = await session.scalar(
-        select(TimelineEvent).where(
-            TimelineEvent.message_id == message.id, TimelineEvent.kind == "message.sent"
-        )
-    )
-    if event is not None:
-        event.data = {**event.data, "channel_id": str(channel_id)}
-    await session.flush()
