@@ -160,5 +160,6 @@ class Segment(Base):
 # migrations test and the personal-data scan read it); the modules of newer parts:
 from inbox import account_models as account_models  # noqa: E402
 from inbox import metric_models as metric_models  # noqa: E402
+from inbox import report_models as report_models  # noqa: E402
 from inbox import webhook_models as webhook_models  # noqa: E402
 from inbox import workflow_models as workflow_models  # noqa: E402

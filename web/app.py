@@ -34,6 +34,7 @@ from web.api import (
     metrics,
     outgoing_webhooks,
     personal_data,
+    reports,
     segments,
     workflow,
 )
@@ -119,6 +120,7 @@ def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Appl
             workflow.routes,
             metrics.routes,
             outgoing_webhooks.routes,
+            reports.routes,
             openapi_routes,
         ],
     )

@@ -1,0 +1,3 @@
+"""Pre-aggregated report figures (issue 9)."""
+
+from __future__ import annotations
