@@ -15,23 +15,19 @@ range covers the whole span between them. Cost is O(days * ranges), never per mi
 
 from __future__ import annotations
 
-import itertools
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-MAX_RANGES_PER_DAY = 12
+from inbox.week_hours import DAYS, RangeError, clock, day_spans, minutes
+
 MAX_HOLIDAYS = 1000
 MAX_HOLIDAY_NAME = 200
 MINUTES_PER_DAY = 24 * 60
 # add_business_time gives up after this many local days without enough open time
 # (a calendar whose week is empty, or a target of centuries).
 MAX_SEARCH_DAYS = 366 * 50
-
-_TIME = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d|24:00")
 
 
 class CalendarError(ValueError):
@@ -93,17 +89,11 @@ def check_week(week: object) -> dict[str, list[list[str]]]:
                 "week", f"unknown day {str(day)[:20]!r}; days are {', '.join(DAYS)}"
             )
         field = f"week.{day}"
-        if not isinstance(ranges, list):
-            raise CalendarError(field, 'must be a list of ["HH:MM", "HH:MM"] ranges')
-        if len(ranges) > MAX_RANGES_PER_DAY:
-            raise CalendarError(field, f"at most {MAX_RANGES_PER_DAY} ranges a day")
-        spans = [_span(field, item) for item in ranges]
-        for (start0, end0), (start1, _) in itertools.pairwise(spans):
-            if start1 < start0:
-                raise CalendarError(field, "ranges must be in order of their start")
-            if start1 < end0:
-                raise CalendarError(field, f"ranges overlap ({_clock(start1)} < {_clock(end0)})")
-        checked[day] = [[_clock(start), _clock(end)] for start, end in spans]
+        try:
+            spans = day_spans(ranges, sort=False)
+        except RangeError as err:
+            raise CalendarError(field, str(err)) from err
+        checked[day] = [[clock(start), clock(end)] for start, end in spans]
     return {day: checked[day] for day in DAYS if day in checked}
 
 
@@ -147,32 +137,10 @@ def calendar(timezone: object, week: object, holidays: object = ()) -> Calendar:
     return Calendar(
         zone=zone,
         week=tuple(
-            tuple((_minutes(a), _minutes(b)) for a, b in checked.get(day, [])) for day in DAYS
+            tuple((minutes(a), minutes(b)) for a, b in checked.get(day, [])) for day in DAYS
         ),
         holidays=frozenset(date.fromisoformat(str(h["date"])) for h in days),
     )
-
-
-def _span(field: str, item: object) -> tuple[int, int]:
-    if (
-        not isinstance(item, list)
-        or len(item) != 2
-        or not all(isinstance(part, str) and _TIME.fullmatch(part) for part in item)
-    ):
-        raise CalendarError(field, 'each range is ["HH:MM", "HH:MM"] between 00:00 and 24:00')
-    start, end = _minutes(item[0]), _minutes(item[1])
-    if start >= end:
-        raise CalendarError(field, f"a range must start before it ends ({item[0]}-{item[1]})")
-    return start, end
-
-
-def _minutes(text: str) -> int:
-    hours, minutes = text.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-def _clock(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 # --- open time ----------------------------------------------------------------------------------

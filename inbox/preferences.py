@@ -11,7 +11,6 @@ so 22:00-02:00 is written as two ranges on two days.
 from __future__ import annotations
 
 import functools
-import itertools
 import re
 import uuid
 import zoneinfo
@@ -22,12 +21,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.money import MoneyError, check_currency
+from inbox.week_hours import DAYS, RangeError, clock, day_spans, minutes
 from timeline.models import Channel, Contact
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # datetime.weekday() order
-MAX_RANGES_PER_DAY = 12
 MAX_LANGUAGE_LENGTH = 35  # contacts.language
-_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])|24:00")
 # BCP 47 (RFC 5646 section 2.1) as people use it: language, optional extlang, script,
 # region, variants; and private-use ("x-...") subtags. Grandfathered tags are not taken.
 _LANGUAGE_TAG = re.compile(
@@ -81,39 +78,12 @@ def check_reachable_hours(value: Mapping[str, Any]) -> dict[str, list[list[str]]
     for day in DAYS:
         if day not in value:
             continue
-        ranges = value[day]
-        if not isinstance(ranges, list):
-            raise PreferenceError(f'{day}: must be a list of ["HH:MM", "HH:MM"] ranges')
-        if len(ranges) > MAX_RANGES_PER_DAY:
-            raise PreferenceError(f"{day}: at most {MAX_RANGES_PER_DAY} ranges a day")
-        spans = sorted(_span(day, item) for item in ranges)
-        for (_, end), (start, _) in itertools.pairwise(spans):
-            if start < end:
-                raise PreferenceError(f"{day}: ranges overlap")
-        checked[day] = [[_clock(start), _clock(end)] for start, end in spans]
+        try:
+            spans = day_spans(value[day], sort=True)
+        except RangeError as err:
+            raise PreferenceError(f"{day}: {err}") from err
+        checked[day] = [[clock(start), clock(end)] for start, end in spans]
     return checked
-
-
-def _span(day: str, item: object) -> tuple[int, int]:
-    if (
-        not isinstance(item, list)
-        or len(item) != 2
-        or not all(isinstance(part, str) and _TIME.fullmatch(part) for part in item)
-    ):
-        raise PreferenceError(f'{day}: each range is ["HH:MM", "HH:MM"] between 00:00 and 24:00')
-    start, end = (_minutes(part) for part in item)
-    if start >= end:
-        raise PreferenceError(f"{day}: a range must start before it ends ({item[0]}-{item[1]})")
-    return start, end
-
-
-def _minutes(text: str) -> int:
-    hours, minutes = text.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-def _clock(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def check_preferred_currency(code: str) -> str:
@@ -152,7 +122,7 @@ def reachable_now(contact: Contact, now: datetime) -> bool | None:
     minute = local.hour * 60 + local.minute
     for item in hours.get(DAYS[local.weekday()], ()):
         try:
-            start, end = _minutes(item[0]), _minutes(item[1])
+            start, end = minutes(item[0]), minutes(item[1])
         except (AttributeError, TypeError, ValueError, IndexError):
             continue  # stored before validation existed: skip what cannot be read
         if start <= minute < end:

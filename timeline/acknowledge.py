@@ -13,6 +13,7 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.types import Inbound
 from timeline.clock import database_now
@@ -46,22 +47,29 @@ async def acknowledge(
         )
         if first != result.message_id:
             return None  # not the conversation's first message
-        since = await database_now(session) - ACK_INTERVAL
-        recent = await session.scalar(
-            select(Message.id)
-            .where(
-                Message.contact_id == conversation.contact_id,
-                Message.channel_id == conversation.channel_id,
-                Message.direction == Direction.OUT.value,
-                Message.auto_submitted.is_(True),
-                Message.created_at >= since,
-            )
-            .limit(1)
-        )
-        if recent is not None:
+        if await acknowledged_lately(session, conversation.contact_id, conversation.channel_id):
             return None
         message = await queue_outbound(
             session, conversation_id=conversation.id, text=text, automatic=True
         )
     await publish_committed(bus, [message_created_event(message)])
     return message.id
+
+
+async def acknowledged_lately(
+    session: AsyncSession, contact_id: uuid.UUID, channel_id: uuid.UUID
+) -> bool:
+    """Whether the contact got an automatic message on the channel within ACK_INTERVAL."""
+    since = await database_now(session) - ACK_INTERVAL
+    recent = await session.scalar(
+        select(Message.id)
+        .where(
+            Message.contact_id == contact_id,
+            Message.channel_id == channel_id,
+            Message.direction == Direction.OUT.value,
+            Message.auto_submitted.is_(True),
+            Message.created_at >= since,
+        )
+        .limit(1)
+    )
+    return recent is not None

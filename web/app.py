@@ -3,8 +3,6 @@ in a cleanup context, so it is closed if and only if it was opened."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import logging
 import os
@@ -39,6 +37,7 @@ from web.api import (
     workflow,
 )
 from web.auth import auth_middleware
+from web.background import background
 from web.errors import error_middleware
 from web.health import healthz
 from web.keys import (
@@ -186,12 +185,9 @@ async def _runtime(app: web.Application, *, receive: bool) -> AsyncIterator[None
     # connectors from the first request on; with the database down, the app still starts
     # (its health check says so) and the periodic re-read catches up.
     await runtime.reload_logged()
-    stop = asyncio.Event()
-    task = asyncio.create_task(runtime.run(stop), name="channel-runtime")
-    task.add_done_callback(_log_crash)
-    yield
-    stop.set()
-    await asyncio.gather(task, return_exceptions=True)
+    # It stops at once between events; a reload in progress is let finish.
+    async with background("channel-runtime", runtime.run, grace=None):
+        yield
     await runtime.close()
 
 
@@ -216,22 +212,13 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         send_timeout=settings.outbox_send_timeout_seconds,
         concurrency=settings.outbox_concurrency,
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(dispatcher.run(stop), name="outbox-dispatcher")
-    task.add_done_callback(_log_crash)
     app[DISPATCHER_KEY] = dispatcher
-    yield
     # The dispatcher finishes the sends in flight (each within the send timeout) and
-    # records them before it returns.
-    stop.set()
+    # records them before it returns; one cut short keeps its lease, and the outbox
+    # settles it after a restart.
     grace = settings.outbox_send_timeout_seconds + DISPATCHER_STOP_MARGIN_SECONDS
-    done, _ = await asyncio.wait({task}, timeout=grace)
-    if not done:
-        # An unfinished send keeps its lease; the outbox settles it after a restart.
-        logger.warning("outbox dispatcher did not stop in %ss; cancelling it", grace)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with background("outbox-dispatcher", dispatcher.run, grace=grace):
+        yield
 
 
 async def _attachment_fetcher(app: web.Application) -> AsyncIterator[None]:
@@ -245,52 +232,29 @@ async def _attachment_fetcher(app: web.Application) -> AsyncIterator[None]:
         data_dir=settings.data_dir,
         max_attempts=settings.attachment_fetch_attempts,
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        fetcher.run(stop, settings.attachment_fetch_interval_seconds), name="attachment-fetcher"
-    )
-    task.add_done_callback(_log_crash)
-    yield
-    stop.set()
+    interval = settings.attachment_fetch_interval_seconds
     # A fetch in flight is abandoned: its claim lapses and the file is tried again later.
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with background("attachment-fetcher", lambda stop: fetcher.run(stop, interval)):
+        yield
 
 
 async def _task_due_notifier(app: web.Application) -> AsyncIterator[None]:
     notifier = TaskDueNotifier(app[SESSIONS_KEY], app[BUS_KEY])
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        notifier.run(stop, app[SETTINGS_KEY].task_due_interval_seconds), name="task-due-notifier"
-    )
-    task.add_done_callback(_log_crash)
-    yield
-    stop.set()
+    interval = app[SETTINGS_KEY].task_due_interval_seconds
     # A round is a few short statements: let it finish, so a committed notice is also
     # published. One stuck on the database is cancelled; its tasks stay due.
-    done, _ = await asyncio.wait({task}, timeout=TASK_DUE_STOP_SECONDS)
-    if not done:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with background(
+        "task-due-notifier",
+        lambda stop: notifier.run(stop, interval),
+        grace=TASK_DUE_STOP_SECONDS,
+    ):
+        yield
 
 
 async def _ip_retention(app: web.Application) -> AsyncIterator[None]:
     retention = IpRetention(app[SESSIONS_KEY], app[SECRET_BOX_KEY])
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        retention.run(stop, PURGE_INTERVAL_SECONDS), name="form-ip-retention"
-    )
-    task.add_done_callback(_log_crash)
-    yield
-    stop.set()
     # A round is idempotent: one cut short is simply done again by the next worker round.
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and (error := task.exception()) is not None:
-        logger.error("%s stopped: %r", task.get_name(), error, exc_info=error)
+    async with background(
+        "form-ip-retention", lambda stop: retention.run(stop, PURGE_INTERVAL_SECONDS)
+    ):
+        yield

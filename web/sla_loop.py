@@ -3,14 +3,13 @@ lifetime."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from inbox.sla import SlaWatch
+from web.background import background
 from web.keys import BUS_KEY, SESSIONS_KEY, SETTINGS_KEY
 
 logger = logging.getLogger(__name__)
@@ -22,21 +21,9 @@ SLA_WATCH_STOP_SECONDS = 10.0
 async def sla_watch(app: web.Application) -> AsyncIterator[None]:
     """Runs `SlaWatch` in a task while the app runs; stops it on cleanup."""
     watch = SlaWatch(app[SESSIONS_KEY], app[BUS_KEY])
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        watch.run(stop, app[SETTINGS_KEY].sla_watch_interval_seconds), name="sla-watch"
-    )
-    task.add_done_callback(_log_crash)
-    yield
-    stop.set()
+    interval = app[SETTINGS_KEY].sla_watch_interval_seconds
     # Every round is idempotent: one cut short is done again by the next round.
-    done, _ = await asyncio.wait({task}, timeout=SLA_WATCH_STOP_SECONDS)
-    if not done:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and (error := task.exception()) is not None:
-        logger.error("%s stopped: %r", task.get_name(), error, exc_info=error)
+    async with background(
+        "sla-watch", lambda stop: watch.run(stop, interval), grace=SLA_WATCH_STOP_SECONDS
+    ):
+        yield

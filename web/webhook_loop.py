@@ -20,6 +20,7 @@ from aiohttp import web
 from inbox.webhook_delivery import WebhookSender
 from inbox.webhook_fanout import WebhookFanout
 from timeline.events import EventBus, next_event
+from web.background import background
 from web.keys import BUS_KEY, READ_SESSIONS_KEY, SECRET_BOX_KEY, SESSIONS_KEY, SETTINGS_KEY
 
 logger = logging.getLogger(__name__)
@@ -73,24 +74,13 @@ async def webhook_delivery(app: web.Application) -> AsyncIterator[None]:
         retry_period=timedelta(hours=settings.webhook_retry_hours),
         max_attempts=settings.webhook_max_attempts,
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run(fanout, sender, app[BUS_KEY], stop, settings.webhook_poll_seconds),
-        name="webhook-delivery",
-    )
-    task.add_done_callback(_log_crash)
-    yield
-    stop.set()
+    poll = settings.webhook_poll_seconds
     # Posts in flight finish within their timeout and are recorded; one cut short keeps
     # its claim, which lapses, and the delivery is posted again (receivers dedupe).
-    done, _ = await asyncio.wait({task}, timeout=sender.timeout + STOP_MARGIN_SECONDS)
-    if not done:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with background(
+        "webhook-delivery",
+        lambda stop: run(fanout, sender, app[BUS_KEY], stop, poll),
+        grace=sender.timeout + STOP_MARGIN_SECONDS,
+    ):
+        yield
     await sender.close()
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and (error := task.exception()) is not None:
-        logger.error("%s stopped: %r", task.get_name(), error, exc_info=error)

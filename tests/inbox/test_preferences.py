@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from inbox.preferences import (
-    MAX_RANGES_PER_DAY,
     PreferenceError,
     check_language,
     check_preferred_currency,
@@ -20,6 +19,7 @@ from inbox.preferences import (
     local_time,
     reachable_now,
 )
+from inbox.week_hours import MAX_RANGES_PER_DAY
 from timeline.models import Contact
 
 

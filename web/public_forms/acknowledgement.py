@@ -27,10 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectors.types import ChannelKind
 from connectors.webform.config import WebformConfig
 from connectors.webform.definition import FormDefinition
-from timeline.acknowledge import ACK_INTERVAL
-from timeline.clock import database_now
+from timeline.acknowledge import acknowledged_lately
 from timeline.events import Event
-from timeline.models import Channel, Direction, Message
+from timeline.models import Channel
 from timeline.outbox import message_created_event, queue_outbound
 from timeline.reachability import unreachable_reason
 from timeline.storable import cut
@@ -98,19 +97,7 @@ async def queue_acknowledgement(
         return None
     if await unreachable_reason(session, channel_id, contact_id) is not None:
         return None
-    since = await database_now(session) - ACK_INTERVAL
-    recent = await session.scalar(
-        select(Message.id)
-        .where(
-            Message.contact_id == contact_id,
-            Message.channel_id == channel_id,
-            Message.direction == Direction.OUT.value,
-            Message.auto_submitted.is_(True),
-            Message.created_at >= since,
-        )
-        .limit(1)
-    )
-    if recent is not None:
+    if await acknowledged_lately(session, contact_id, channel_id):
         return None
     message = await queue_outbound(
         session,
