@@ -10,6 +10,7 @@ both succeed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import secrets
 import uuid
@@ -24,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import ApiToken, Role, User
+from timeline.models import utcnow
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; this only bounds the work per request
@@ -136,10 +138,19 @@ def _token_hash(token: str) -> str:
 
 async def issue_token(session: AsyncSession, user: User, name: str | None = None) -> str:
     """A new API token for `user`, committed; the token itself is returned and never stored."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token), name=name))
+    _, token = add_token(session, user.id, name)
     await session.commit()
     return token
+
+
+def add_token(
+    session: AsyncSession, user_id: uuid.UUID, name: str | None = None
+) -> tuple[ApiToken, str]:
+    """A new API token row (the caller commits) and the token, which is never stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user_id, token_hash=_token_hash(token), name=name, created_at=utcnow())
+    session.add(row)
+    return row, token
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,3 +211,26 @@ async def ensure_first_admin(
     except DuplicateUserError:
         return None  # another process created it a moment ago
     return user, generated
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash of a random password, for checks that must take as long as a real one."""
+    # Made once, with the hasher's own parameters, so checking it costs what checking a
+    # real user's password costs.
+    return hash_password(secrets.token_urlsafe(16))
+
+
+async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:
+    """The active user with this email and password, else None.
+
+    An unknown or malformed email is checked against a dummy hash, and an inactive
+    user's password is checked too, so the time taken does not tell which emails exist.
+    """
+    try:
+        user = await user_by_email(session, email)
+    except UserError:
+        user = None
+    stored = user.password_hash if user is not None else await asyncio.to_thread(dummy_hash)
+    matches = await asyncio.to_thread(verify_password, stored, password)
+    return user if matches and user is not None and user.is_active else None

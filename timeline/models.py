@@ -376,9 +376,21 @@ class Conversation(Base):
     # The `seq` of its newest message. Bumped under the row's lock by every writer, so
     # message sequence numbers are assigned in commit order.
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # none, low, medium, high, urgent (inbox/workflow_models.py Priority); labels,
+    # participants and read marks are rows of the inbox package.
+    priority: Mapped[str] = mapped_column(
+        String(10), default="none", server_default=sql_text("'none'")
+    )
 
     __table_args__ = (
         Index("ix_conversations_status_activity", "status", "last_activity_at"),
+        # The snooze waker reads only snoozed conversations, by when they are due.
+        Index(
+            "ix_conversations_snoozed_until",
+            "snoozed_until",
+            sqlite_where=sql_text("status = 'snoozed'"),
+            postgresql_where=sql_text("status = 'snoozed'"),
+        ),
         Index("ix_conversations_contact", "contact_id", "last_activity_at"),
         Index("ix_conversations_channel_activity", "channel_id", "last_activity_at"),
         Index("ix_conversations_assignee_status", "assignee_id", "status"),

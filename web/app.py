@@ -58,6 +58,7 @@ from web.openapi import routes as openapi_routes
 from web.public_forms import add_public_routes
 from web.public_forms.retention import PURGE_INTERVAL_SECONDS, IpRetention
 from web.runtime import ChannelRuntime
+from web.sessions import account_state
 from web.settings import Settings
 from web.sla_loop import sla_watch
 from web.snooze_loop import snooze_waker
@@ -88,6 +89,7 @@ def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Appl
     app[CONNECTORS_KEY] = {}
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_bus)
+    app.cleanup_ctx.append(account_state)
     app.cleanup_ctx.append(_ingestor)
     app.cleanup_ctx.append(functools.partial(_runtime, receive="worker" in roles))
     if "worker" in roles:

@@ -1,4 +1,15 @@
-"""Bearer-token authentication of the REST API, roles, and what each user may see.
+"""Authentication of the REST API (bearer tokens and cookie sessions), roles, and what
+each user may see.
+
+A request authenticates with `Authorization: Bearer <token>` (integrations) or with the
+session cookie of the agent app (web/sessions.py); the same routes serve both. Either
+way the user must be active at the moment of the request, so deactivating a user cuts
+off their sessions and tokens at once. Unsafe requests authenticated by the cookie must
+also pass the CSRF checks (web/csrf.py).
+
+An agent sees only the channels they are members of, directly or through a team
+(inbox/membership.py); the set is read once per request, here, so that every handler can
+ask `visible_channel_ids` without awaiting.
 
 The token is looked up in a read-only session, so authenticating an API read never waits
 for SQLite's write lock; recording when a token was last used (at most once a minute) is
@@ -13,17 +24,24 @@ from datetime import datetime
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from inbox.membership import visible_channels
 from inbox.models import Role, User
 from inbox.users import record_token_use, token_owner
 from timeline.db import NO_WAIT, SessionFactory, is_busy
 from timeline.models import utcnow
+from web.csrf import check_csrf
 from web.errors import forbidden, unauthorized
 from web.keys import READ_SESSIONS_KEY, SESSIONS_KEY, USER_KEY
 from web.openapi import API_PREFIX, operation_for
+from web.sessions import COOKIE_NAME, SESSION_COOKIE_KEY, SESSION_STORE_KEY
 
 logger = logging.getLogger(__name__)
+
+# The channels an agent may see (absent: every channel), set with the user.
+VISIBLE_CHANNELS_KEY: web.RequestKey[frozenset[uuid.UUID]] = web.RequestKey("visible_channels")
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -35,7 +53,8 @@ def bearer_token(request: web.Request) -> str | None:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Requires a valid bearer token on every API route not declared public."""
+    """Requires a valid bearer token or session cookie on every API route not declared
+    public."""
     match = request.match_info
     if (
         not request.path.startswith(API_PREFIX + "/")
@@ -43,9 +62,34 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         or ((operation := operation_for(match.handler)) is not None and operation.public)
     ):
         return await handler(request)
+    await authenticate(request)
+    return await handler(request)
+
+
+async def authenticate(request: web.Request) -> User:
+    """Authenticate a request by bearer token or session cookie (with the CSRF checks
+    for unsafe methods), and remember the user and the channels they see on it; 401
+    without valid credentials. The API middleware calls it; so can the websocket
+    handler (a GET: it must check the Origin itself, web/csrf.py check_origin)."""
     token = bearer_token(request)
-    if token is None:
-        raise unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+    if token is not None:
+        user = await _token_user(request, token)
+    elif (cookie := request.cookies.get(COOKIE_NAME)) is not None:
+        user = await _session_user(request, cookie)
+        check_csrf(request, cookie)
+        request[SESSION_COOKIE_KEY] = cookie
+    else:
+        raise unauthorized(
+            "not signed in: send 'Authorization: Bearer <token>' or sign in at POST /api/v1/session"
+        )
+    request[USER_KEY] = user
+    if user.role not in (Role.ADMIN, Role.MANAGER):
+        async with request.app[READ_SESSIONS_KEY]() as session:
+            request[VISIBLE_CHANNELS_KEY] = await visible_channels(session, user.id)
+    return user
+
+
+async def _token_user(request: web.Request, token: str) -> User:
     async with request.app[READ_SESSIONS_KEY]() as session:
         owner = await token_owner(session, token)
     if owner is None:
@@ -53,8 +97,20 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     now = utcnow()
     if owner.use_is_stale(now):
         await _record_use(request.app[SESSIONS_KEY], owner.token_id, now)
-    request[USER_KEY] = owner.user
-    return await handler(request)
+    return owner.user
+
+
+async def _session_user(request: web.Request, cookie: str) -> User:
+    user_id = await request.app[SESSION_STORE_KEY].user_id_of(cookie, utcnow())
+    user = None
+    if user_id is not None:
+        async with request.app[READ_SESSIONS_KEY]() as session:
+            user = await session.scalar(
+                select(User).where(User.id == user_id, User.is_active.is_(True))
+            )
+    if user is None:
+        raise unauthorized("the session has ended: sign in again")
+    return user
 
 
 async def _record_use(sessions: SessionFactory, token_id: uuid.UUID, now: datetime) -> None:
@@ -74,6 +130,11 @@ def current_user(request: web.Request) -> User:
     return request[USER_KEY]
 
 
+def session_cookie(request: web.Request) -> str | None:
+    """The session cookie that authenticated the request; None for a bearer token."""
+    return request.get(SESSION_COOKIE_KEY)
+
+
 def require_role(request: web.Request, *roles: Role) -> User:
     """The authenticated user, if they hold one of `roles`; else 403."""
     user = current_user(request)
@@ -86,9 +147,9 @@ def require_role(request: web.Request, *roles: Role) -> User:
 def visible_channel_ids(request: web.Request) -> frozenset[uuid.UUID] | None:
     """The channels whose conversations and contacts this user may see; None means all.
 
-    Agents are meant to see only the channels they are members of. Channel membership
-    is not stored yet, so every authenticated user sees every channel for now; every
-    API query filters through this one function, so membership is enforced here alone.
+    Admins and managers see every channel; agents the channels they are members of,
+    directly or through one of their teams. Every API query filters through this one
+    function, so membership is enforced here alone.
     """
     current_user(request)  # only authenticated requests may ask
-    return None
+    return request.get(VISIBLE_CHANNELS_KEY)

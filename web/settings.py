@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     attachment_fetch_attempts: int = Field(default=12, ge=1)
     # How often a worker looks for follow-up tasks that have become due.
     task_due_interval_seconds: float = Field(default=15.0, gt=0)
+    # How often a worker wakes snoozed conversations whose time has come (a snooze ends at
+    # most this late).
+    snooze_interval_seconds: float = Field(default=10.0, gt=0)
     # How often a worker records response times and looks for SLA breaches.
     sla_watch_interval_seconds: float = Field(default=30.0, gt=0)
     # Outgoing webhooks: new events are looked for this often (and at once on a bus
@@ -80,6 +83,19 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(default=8, ge=1, le=256)
     webhook_retry_hours: float = Field(default=24.0, gt=0)
     webhook_max_attempts: int = Field(default=30, ge=1)
+    # Cookie sessions of the agent app end after this long without a request, and in any
+    # case this long after login.
+    session_idle_minutes: float = Field(default=720.0, gt=0)
+    session_max_hours: float = Field(default=168.0, gt=0)
+    # The session cookie's Secure flag; unset: on in production or when PUBLIC_URL is https.
+    session_cookie_secure: bool | None = None
+    # Login rate limits: failures counted over this window, at most this many per client
+    # address; an account is locked after this many, for a minute, doubling with each
+    # further failure up to the maximum (a lock always expires).
+    login_window_minutes: float = Field(default=15.0, gt=0)
+    login_address_failures: int = Field(default=10, ge=1)
+    login_account_failures: int = Field(default=5, ge=1)
+    login_lockout_max_minutes: float = Field(default=15.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -125,6 +141,13 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def cookie_secure(self) -> bool:
+        """Whether the session cookie is sent over HTTPS only."""
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return self.env == "production" or self.base_url.startswith("https://")
 
     def resolved_secret_key(self) -> str:
         """The secret key; in development one is generated once and kept in the data directory."""

@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from connectors.registry import spec_for
+from inbox.account_models import ChannelMember
 from inbox.models import ApiToken, Role, User
 from tests.connectors.telegram.bot_api_standin import BotApiStandIn, running
 from timeline.db import SessionFactory
@@ -106,12 +107,15 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
+WEB = frozenset({"web"})
+
+
 @pytest.fixture
 def make_client(aiohttp_client: Any) -> MakeClient:
     """Starts the real web app for some settings and returns a client for it."""
 
     async def make(settings: Settings) -> Client:
-        client: Client = await aiohttp_client(create_app(settings, roles=frozenset({"web"})))
+        client: Client = await aiohttp_client(create_app(settings, roles=WEB))
         return client
 
     return make
@@ -172,9 +176,17 @@ async def agent(sessions: SessionFactory) -> ApiUser:
 class Rows:
     """Makes channels, contacts, conversations, messages and timeline events with the ORM."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(
+        self, client: Client, members: Sequence[User] = (), *, every_channel: bool = False
+    ) -> None:
         self.sessions = client.app[SESSIONS_KEY]
         self.box = client.app[SECRET_BOX_KEY]
+        # Members of the `home` channel (the `agent` fixture's user); channels made with
+        # `channel` have no members unless a test adds them.
+        self.members = list(members)
+        # With `every_channel`, they are members of every channel made here too.
+        self.every_channel = every_channel
+        self._home: Channel | None = None
 
     async def _add(self, *rows: Any) -> None:
         async with self.sessions() as session:
@@ -190,7 +202,18 @@ class Rows:
             health="unknown",
         )
         await self._add(channel)
+        if self.every_channel:
+            await self.member_of(channel, *self.members)
         return channel
+
+    async def member(self, user: User, *channels: Channel | uuid.UUID) -> None:
+        """Make `user` a member of `channels` (agents see only their channels' data)."""
+        ids = [c if isinstance(c, uuid.UUID) else c.id for c in channels]
+        await self._add(*(ChannelMember(channel_id=i, user_id=user.id) for i in ids))
+
+    async def member_of(self, channel: Channel, *users: User) -> None:
+        """Make `users` members of `channel`."""
+        await self._add(*(ChannelMember(channel_id=channel.id, user_id=u.id) for u in users))
 
     async def contact(
         self,
@@ -206,6 +229,26 @@ class Rows:
             *(Identity(contact_id=contact.id, kind=kind, value=value) for kind, value in identities)
         )
         return contact
+
+    async def seen_contact(
+        self,
+        name: str | None = None,
+        identities: Sequence[tuple[str, str]] = (),
+        last_activity_at: datetime | None = None,
+    ) -> Contact:
+        """A contact with a conversation on a channel the members see: agents see a
+        contact only through a conversation on one of their channels."""
+        contact = await self.contact(name, identities, last_activity_at)
+        await self.conversation(contact, await self.home())
+        return contact
+
+    async def home(self) -> Channel:
+        """The channel `seen_contact` gives its contacts a conversation on."""
+        if self._home is None:
+            self._home = await self.channel(name="home")
+            if not self.every_channel:
+                await self.member_of(self._home, *self.members)
+        return self._home
 
     async def conversation(
         self,
@@ -291,8 +334,17 @@ class Rows:
 
 
 @pytest.fixture
-def rows(client: Client) -> Rows:
-    return Rows(client)
+def rows(client: Client, agent: ApiUser) -> Rows:
+    """Rows; the `agent` fixture's user is a member of its `home` channel (the one
+    `seen_contact` uses), of no other channel unless a test makes them one."""
+    return Rows(client, [agent.user])
+
+
+@pytest.fixture
+def agent_rows(client: Client, agent: ApiUser) -> Rows:
+    """Rows whose every channel has the `agent` fixture's user as a member: for tests
+    about something else than membership (test files override `rows` with it)."""
+    return Rows(client, [agent.user], every_channel=True)
 
 
 def minutes(n: float) -> timedelta:

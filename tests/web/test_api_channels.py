@@ -244,7 +244,11 @@ async def test_only_admins_change_channels(client: Client, admin: ApiUser, agent
     url = f"/api/v1/channels/{created['id']}"
     assert (await client.patch(url, json={"name": "x"}, headers=agent.headers)).status == 403
     assert (await client.delete(url, headers=agent.headers)).status == 403
-    # Agents may still read channels.
+    # Agents read the channels they are members of (and only those).
+    assert (await client.get(url, headers=agent.headers)).status == 404
+    members = {"user_ids": [str(agent.user.id)]}
+    put = await client.put(url + "/members", json=members, headers=admin.headers)
+    assert put.status == 200
     assert (await client.get(url, headers=agent.headers)).status == 200
     listed = await (await client.get("/api/v1/channels", headers=agent.headers)).json()
     assert [item["name"] for item in listed["items"]] == ["webform support"]

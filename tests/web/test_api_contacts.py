@@ -10,6 +10,12 @@ import pytest
 from tests.web.conftest import T0, ApiUser, Client, Rows, minutes
 
 
+@pytest.fixture
+def rows(agent_rows: Rows) -> Rows:
+    """The `agent` works every channel made here (membership: test_api_accounts.py)."""
+    return agent_rows
+
+
 async def get_json(client: Client, user: ApiUser, path: str, **params: Any) -> Any:
     response = await client.get(path, params=params, headers=user.headers)
     assert response.status == 200, await response.text()
@@ -28,8 +34,8 @@ async def found_names(client: Client, user: ApiUser, **params: Any) -> list[str 
 async def test_find_by_email_whatever_the_casing(
     client: Client, agent: ApiUser, rows: Rows, identity: str
 ) -> None:
-    await rows.contact("Ann", [("email", "ann@example.com")])
-    await rows.contact("Bob", [("email", "bob@example.com")])
+    await rows.seen_contact("Ann", [("email", "ann@example.com")])
+    await rows.seen_contact("Bob", [("email", "bob@example.com")])
     assert await found_names(client, agent, identity=identity) == ["Ann"]
 
 
@@ -40,15 +46,15 @@ async def test_find_by_email_whatever_the_casing(
 async def test_find_by_phone_whatever_the_formatting(
     client: Client, agent: ApiUser, rows: Rows, identity: str
 ) -> None:
-    await rows.contact("Ann", [("phone", "+14155550100")])
-    await rows.contact("Bob", [("phone", "+14155550111")])
+    await rows.seen_contact("Ann", [("phone", "+14155550100")])
+    await rows.seen_contact("Bob", [("phone", "+14155550111")])
     assert await found_names(client, agent, identity=identity) == ["Ann"]
 
 
 async def test_unencoded_plus_in_the_url_still_finds_the_phone(
     client: Client, agent: ApiUser, rows: Rows
 ) -> None:
-    await rows.contact("Ann", [("phone", "+14155550100")])
+    await rows.seen_contact("Ann", [("phone", "+14155550100")])
     # A literal "+" in a query string decodes as a space.
     response = await client.get(
         "/api/v1/contacts?identity=phone:+14155550100", headers=agent.headers
@@ -59,7 +65,7 @@ async def test_unencoded_plus_in_the_url_still_finds_the_phone(
 async def test_find_by_telegram_id_and_unknown_identity(
     client: Client, agent: ApiUser, rows: Rows
 ) -> None:
-    await rows.contact("Tg", [("telegram", "123456")])
+    await rows.seen_contact("Tg", [("telegram", "123456")])
     assert await found_names(client, agent, identity="telegram:123456") == ["Tg"]
     assert await found_names(client, agent, identity="telegram:654321") == []
     assert await found_names(client, agent, identity="email:nobody@example.com") == []
@@ -82,9 +88,11 @@ async def test_malformed_identity_is_422(client: Client, agent: ApiUser, identit
 async def test_search_by_name_and_identity_value(
     client: Client, agent: ApiUser, rows: Rows
 ) -> None:
-    await rows.contact("Ann Lee", [("email", "ann@lee.example")], last_activity_at=T0)
-    await rows.contact("Bob", [("email", "bob@corp.example")], last_activity_at=T0 + minutes(1))
-    await rows.contact("100% Carl", [], last_activity_at=T0 + minutes(2))
+    await rows.seen_contact("Ann Lee", [("email", "ann@lee.example")], last_activity_at=T0)
+    await rows.seen_contact(
+        "Bob", [("email", "bob@corp.example")], last_activity_at=T0 + minutes(1)
+    )
+    await rows.seen_contact("100% Carl", [], last_activity_at=T0 + minutes(2))
     assert await found_names(client, agent, q="aNN") == ["Ann Lee"]
     assert await found_names(client, agent, q="CORP.example") == ["Bob"]
     assert await found_names(client, agent, q="example") == ["Bob", "Ann Lee"]
@@ -97,8 +105,8 @@ async def test_list_is_newest_activity_first_and_pages(
     client: Client, agent: ApiUser, rows: Rows
 ) -> None:
     for n in range(5):
-        await rows.contact(f"c{n}", last_activity_at=T0 + minutes(n))
-    await rows.contact("never active")  # sorts by creation time (now): newest
+        await rows.seen_contact(f"c{n}", last_activity_at=T0 + minutes(n))
+    await rows.seen_contact("never active")  # sorts by creation time (now): newest
     first = await get_json(client, agent, "/api/v1/contacts", limit=4)
     assert [item["name"] for item in first["items"]] == ["never active", "c4", "c3", "c2"]
     second = await get_json(client, agent, "/api/v1/contacts", limit=4, cursor=first["next_cursor"])
@@ -107,7 +115,7 @@ async def test_list_is_newest_activity_first_and_pages(
 
 
 async def test_get_contact_shape(client: Client, agent: ApiUser, rows: Rows) -> None:
-    contact = await rows.contact(
+    contact = await rows.seen_contact(
         "Ann", [("email", "ann@example.com"), ("phone", "+14155550100")], last_activity_at=T0
     )
     body = await get_json(client, agent, f"/api/v1/contacts/{contact.id}")
@@ -129,8 +137,8 @@ async def test_get_contact_shape(client: Client, agent: ApiUser, rows: Rows) -> 
 async def test_timeline_pages_without_gaps_or_duplicates(
     client: Client, agent: ApiUser, rows: Rows
 ) -> None:
-    contact = await rows.contact("Ann", [("email", "ann@example.com")])
-    other = await rows.contact("Bob")
+    contact = await rows.seen_contact("Ann", [("email", "ann@example.com")])
+    other = await rows.seen_contact("Bob")
     channel = await rows.channel("email")
     conversation = await rows.conversation(contact, channel)
     message = await rows.message(

@@ -23,6 +23,12 @@ from web import auth
 from web.keys import BUS_KEY, INGESTOR_KEY, SESSIONS_KEY
 
 
+@pytest.fixture
+def rows(agent_rows: Rows) -> Rows:
+    """The `agent` works every channel made here (membership: test_api_accounts.py)."""
+    return agent_rows
+
+
 async def get_json(client: Client, user: ApiUser, path: str, **params: Any) -> Any:
     response = await client.get(path, params=params, headers=user.headers)
     assert response.status == 200, await response.text()
@@ -64,7 +70,9 @@ async def test_filters(client: Client, agent: ApiUser, rows: Rows) -> None:
         ({"status": "closed"}, "status"),
         ({"assignee": "someone"}, "assignee"),
         ({"channel_id": "not-a-uuid"}, "channel_id"),
-        ({"label": "vip"}, "label"),
+        ({"label": "a\x01b"}, "label"),
+        ({"priority": "sky-high"}, "priority"),
+        ({"unread": "maybe"}, "unread"),
     ],
 )
 async def test_invalid_filters_are_422(
@@ -113,6 +121,13 @@ async def test_get_conversation_shape(client: Client, agent: ApiUser, rows: Rows
         "waiting_since": None,
         "resolved_at": None,
         "message_count": 0,
+        "snoozed_until": None,
+        "priority": "none",
+        "labels": [],
+        "participants": [],
+        "last_seq": 0,
+        "unread": 0,
+        "reopen_count": 0,
     }
     missing = await client.get(f"/api/v1/conversations/{uuid.uuid4()}", headers=agent.headers)
     assert missing.status == 404

@@ -59,7 +59,7 @@ async def define(sessions: SessionFactory, key: str, kind: str, options: Any = N
 
 
 async def test_stage_changes_are_recorded(client: Client, agent: ApiUser, rows: Rows) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     answer = await ok(client, agent, ann.id, {"lifecycle_stage": "lead"})
     assert answer["lifecycle_stage"] == "lead"
     await ok(client, agent, ann.id, {"lifecycle_stage": "lead"})  # same stage: no event
@@ -98,7 +98,7 @@ async def test_stage_changes_are_recorded(client: Client, agent: ApiUser, rows: 
 async def test_bad_stage_changes_are_422(
     client: Client, agent: ApiUser, rows: Rows, body: dict[str, Any], field: str
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     assert field in await refused(client, agent, ann.id, body)
     assert "contact.stage_changed" not in await kinds(client, agent, ann.id)
 
@@ -109,7 +109,7 @@ async def test_bad_stage_changes_are_422(
 async def test_owner_is_an_active_user(
     client: Client, agent: ApiUser, sessions: SessionFactory, rows: Rows
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     owner = await make_api_user(sessions, Role.MANAGER)
     gone = await make_api_user(sessions, Role.AGENT, active=False)
     assert "owner_id" in await refused(client, agent, ann.id, {"owner_id": str(gone.user.id)})
@@ -131,7 +131,7 @@ async def test_owner_is_an_active_user(
 
 
 async def test_name_and_preferences(client: Client, agent: ApiUser, rows: Rows) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     sms = await rows.channel("sms")
     answer = await ok(
         client,
@@ -177,7 +177,7 @@ async def test_name_and_preferences(client: Client, agent: ApiUser, rows: Rows) 
 async def test_reachable_now_false_outside_hours(
     client: Client, agent: ApiUser, rows: Rows
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     answer = await ok(
         client, agent, ann.id, {"timezone": "UTC", "reachable_hours": {}}
     )  # no day at all: never
@@ -208,7 +208,7 @@ async def test_reachable_now_false_outside_hours(
 async def test_bad_fields_are_422_and_change_nothing(
     client: Client, agent: ApiUser, rows: Rows, body: dict[str, Any], field: str
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     fields = await refused(client, agent, ann.id, {"lifecycle_stage": "lead", **body})
     assert field in fields, fields
     response = await client.get(f"/api/v1/contacts/{ann.id}", headers=agent.headers)
@@ -220,7 +220,7 @@ async def test_bad_fields_are_422_and_change_nothing(
 
 
 async def test_lifetime_value(client: Client, agent: ApiUser, rows: Rows) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     answer = await ok(
         client, agent, ann.id, {"lifetime_value": {"amount": "1234.5", "currency": "eur"}}
     )
@@ -263,7 +263,7 @@ async def test_lifetime_value(client: Client, agent: ApiUser, rows: Rows) -> Non
 async def test_bad_lifetime_values_are_422(
     client: Client, agent: ApiUser, rows: Rows, value: Any, field: str
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     fields = await refused(client, agent, ann.id, {"lifetime_value": value})
     assert field in fields, fields
 
@@ -274,7 +274,7 @@ async def test_bad_lifetime_values_are_422(
 async def test_tags_are_normalized_set_added_and_removed(
     client: Client, agent: ApiUser, rows: Rows
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     answer = await ok(client, agent, ann.id, {"tags": [" VIP ", "vip", "Berlin"]})
     assert answer["tags"] == ["berlin", "vip"]
     answer = await ok(
@@ -314,7 +314,7 @@ async def test_tags_are_normalized_set_added_and_removed(
 async def test_bad_tags_are_422(
     client: Client, agent: ApiUser, rows: Rows, body: dict[str, Any], field: str
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     fields = await refused(client, agent, ann.id, body)
     assert field in fields, fields
 
@@ -322,7 +322,7 @@ async def test_bad_tags_are_422(
 async def test_more_than_50_tags_in_total_is_422(
     client: Client, agent: ApiUser, rows: Rows
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     await ok(client, agent, ann.id, {"tags": [f"t{n}" for n in range(50)]})
     assert "tags" in await refused(client, agent, ann.id, {"add_tags": ["one-more"]})
     answer = await ok(client, agent, ann.id, {"add_tags": ["one-more"], "remove_tags": ["t0"]})
@@ -330,7 +330,7 @@ async def test_more_than_50_tags_in_total_is_422(
 
 
 async def test_concurrent_add_tags_all_land(client: Client, agent: ApiUser, rows: Rows) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     await ok(client, agent, ann.id, {"tags": ["base"]})
     statuses = await asyncio.gather(
         *(patch(client, agent, ann.id, {"add_tags": [f"tag{n}"]}) for n in range(12))
@@ -349,7 +349,7 @@ async def test_concurrent_add_tags_all_land(client: Client, agent: ApiUser, rows
 async def test_concurrent_attribute_changes_all_land(
     client: Client, agent: ApiUser, rows: Rows, sessions: SessionFactory
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     for n in range(8):
         await define(sessions, f"a{n}", "number")
     await asyncio.gather(
@@ -362,7 +362,7 @@ async def test_concurrent_attribute_changes_all_land(
 async def test_concurrent_adds_never_pass_the_tag_limit(
     client: Client, agent: ApiUser, rows: Rows
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     await ok(client, agent, ann.id, {"tags": [f"t{n}" for n in range(49)]})
     # Each would fit alone; read side by side without the row lock, all would.
     results = await asyncio.gather(
@@ -377,7 +377,7 @@ async def test_concurrent_changes_of_one_attribute_chain_up(
     client: Client, agent: ApiUser, rows: Rows, sessions: SessionFactory
 ) -> None:
     await define(sessions, "seats", "number")
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     results = await asyncio.gather(
         *(patch(client, agent, ann.id, {"attributes": {"seats": n}}) for n in range(6))
     )
@@ -404,7 +404,7 @@ async def test_attributes_partial_typed_and_recorded(
     await define(sessions, "renewal", "date")
     await define(sessions, "deal", "money")
     await define(sessions, "vip", "boolean")
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     answer = await ok(
         client,
         agent,
@@ -459,7 +459,7 @@ async def test_bad_attributes_are_422(
     field: str,
 ) -> None:
     await define(sessions, "plan", "select", ["free", "pro"])
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     fields = await refused(client, agent, ann.id, {"attributes": attributes})
     assert field in fields, fields
     async with sessions() as session:
@@ -472,9 +472,9 @@ async def test_bad_attributes_are_422(
 async def test_merged_and_erased_contacts_are_409(
     client: Client, agent: ApiUser, rows: Rows, sessions: SessionFactory
 ) -> None:
-    survivor = await rows.contact("Ann")
-    merged = await rows.contact("Ann (dup)")
-    erased = await rows.contact("Gone")
+    survivor = await rows.seen_contact("Ann")
+    merged = await rows.seen_contact("Ann (dup)")
+    erased = await rows.seen_contact("Gone")
     async with sessions() as session, session.begin():
         await session.execute(
             update(Contact).where(Contact.id == merged.id).values(merged_into_id=survivor.id)
@@ -511,7 +511,7 @@ async def test_unknown_and_malformed_ids_are_404(client: Client, agent: ApiUser)
 
 
 async def test_bad_json_and_no_token(client: Client, agent: ApiUser, rows: Rows) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     response = await client.patch(
         f"/api/v1/contacts/{ann.id}", data=b"{nope", headers=agent.headers
     )
@@ -521,7 +521,7 @@ async def test_bad_json_and_no_token(client: Client, agent: ApiUser, rows: Rows)
 
 
 async def test_a_change_is_announced_on_the_bus(client: Client, agent: ApiUser, rows: Rows) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     async with client.app[BUS_KEY].subscribe() as events:
         await ok(client, agent, ann.id, {"add_tags": ["vip"]})
         heard = await events.get(timeout=10)
@@ -543,7 +543,7 @@ async def test_a_change_is_announced_on_the_bus(client: Client, agent: ApiUser, 
 async def test_contact_shape_has_every_crm_field(
     client: Client, agent: ApiUser, rows: Rows
 ) -> None:
-    ann = await rows.contact("Ann", [("email", "ann@example.com")])
+    ann = await rows.seen_contact("Ann", [("email", "ann@example.com")])
     response = await client.get(f"/api/v1/contacts/{ann.id}", headers=agent.headers)
     body = await response.json()
     assert {
@@ -578,7 +578,7 @@ async def test_contact_list_loads_children_in_one_query_per_kind(
 ) -> None:
     await define(sessions, "seats", "number")
     for n in range(3):
-        contact = await rows.contact(f"c{n}", [("email", f"c{n}@example.com")])
+        contact = await rows.seen_contact(f"c{n}", [("email", f"c{n}@example.com")])
         async with sessions() as session, session.begin():
             session.add(ContactTag(contact_id=contact.id, tag=f"t{n}"))
             session.add(ContactAttribute(contact_id=contact.id, key="seats", number_value=n))

@@ -128,7 +128,7 @@ async def test_unknown_self_and_missing_contacts(
 async def test_open_suggestions_are_listed_oldest_first_page_by_page(
     client: Client, agent: ApiUser, rows: Rows, sessions: SessionFactory
 ) -> None:
-    ann, bob, cy = await rows.contact("Ann"), await rows.contact("Bob"), await rows.contact("Cy")
+    ann, bob, cy = [await rows.seen_contact(name) for name in ("Ann", "Bob", "Cy")]
     first = await _suggestion(sessions, ann, bob, "phone:+14155550100", 1)
     second = await _suggestion(sessions, bob, cy, "email:cy@example.com", 2)
     closed = await _suggestion(sessions, ann, cy, "email:x@example.com", 0)

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from inbox.account_models import ChannelMember
 from inbox.models import Role
 from inbox.response_metrics import MetricRecorder
 from tests.inbox.metric_story import Story, berlin, make_channel
@@ -129,6 +130,8 @@ async def test_conversation_metrics_and_sla(
     client: Client, sessions: SessionFactory, admin: ApiUser, agent: ApiUser
 ) -> None:
     channel_id = await make_channel(sessions, office_hours=True)
+    async with sessions() as session, session.begin():  # the agent works this channel
+        session.add(ChannelMember(channel_id=channel_id, user_id=agent.user.id))
     story = Story(sessions, channel_id)
     await tell(story)
     base = f"/api/v1/conversations/{story.conversation_id}"

@@ -61,7 +61,7 @@ async def timeline_kinds(client: Client, user: ApiUser, contact_id: object) -> l
 
 
 async def test_notes_add_list_edit_delete(client: Client, agent: ApiUser, rows: Rows) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     first = await expect(
         client, agent, "POST", f"/contacts/{ann.id}/notes", {"text": "  likes email  "}, 201
     )
@@ -88,7 +88,7 @@ async def test_notes_add_list_edit_delete(client: Client, agent: ApiUser, rows: 
 
 
 async def test_notes_page_without_gaps(client: Client, agent: ApiUser, rows: Rows) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     made = [
         (await expect(client, agent, "POST", f"/contacts/{ann.id}/notes", {"text": f"n{n}"}, 201))[
             "id"
@@ -110,8 +110,9 @@ async def test_notes_page_without_gaps(client: Client, agent: ApiUser, rows: Row
 async def test_only_author_admin_or_manager_change_a_note(
     client: Client, agent: ApiUser, admin: ApiUser, sessions: SessionFactory, rows: Rows
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     other = await make_api_user(sessions, Role.AGENT)
+    await rows.member(other.user, await rows.home())  # sees Ann: may not change the note
     manager = await make_api_user(sessions, Role.MANAGER)
     note = await expect(client, agent, "POST", f"/contacts/{ann.id}/notes", {"text": "mine"}, 201)
     status, body = await call(client, other, "PATCH", f"/notes/{note['id']}", {"text": "theirs"})
@@ -137,7 +138,7 @@ async def test_only_author_admin_or_manager_change_a_note(
 async def test_bad_notes_are_422(
     client: Client, agent: ApiUser, rows: Rows, body: dict[str, Any], field: str
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     status, answer = await call(client, agent, "POST", f"/contacts/{ann.id}/notes", body)
     assert status == 422, answer
     assert field in answer["error"]["fields"]
@@ -156,7 +157,7 @@ async def test_notes_of_unknown_things_are_404(client: Client, agent: ApiUser) -
 async def test_no_notes_on_an_erased_contact(
     client: Client, agent: ApiUser, rows: Rows, sessions: SessionFactory
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     async with sessions() as session, session.begin():
         await session.execute(
             update(Contact).where(Contact.id == ann.id).values(erased_at=datetime.now(UTC))
@@ -169,7 +170,7 @@ async def test_no_notes_on_an_erased_contact(
 
 
 async def test_task_lifecycle(client: Client, agent: ApiUser, rows: Rows) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     created = await expect(
         client,
         agent,
@@ -209,9 +210,11 @@ async def test_task_lifecycle(client: Client, agent: ApiUser, rows: Rows) -> Non
 
 
 async def test_task_on_a_conversation(client: Client, agent: ApiUser, rows: Rows) -> None:
-    ann = await rows.contact("Ann")
-    bob = await rows.contact("Bob")
-    conversation = await rows.conversation(ann, await rows.channel("sms"))
+    ann = await rows.seen_contact("Ann")
+    bob = await rows.seen_contact("Bob")
+    sms = await rows.channel("sms")
+    await rows.member(agent.user, sms)
+    conversation = await rows.conversation(ann, sms)
     created = await expect(
         client,
         agent,
@@ -272,7 +275,7 @@ async def test_task_on_a_conversation(client: Client, agent: ApiUser, rows: Rows
 async def test_bad_tasks_are_422(
     client: Client, agent: ApiUser, rows: Rows, body: dict[str, Any], field: str
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     filled = {
         key: {"UNKNOWN": str(uuid.uuid4()), "ANN": str(ann.id)}.get(value, value)
         if isinstance(value, str)
@@ -287,7 +290,7 @@ async def test_bad_tasks_are_422(
 async def test_inactive_assignee_is_422(
     client: Client, agent: ApiUser, rows: Rows, sessions: SessionFactory
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     gone = await make_api_user(sessions, Role.AGENT, active=False)
     body = {
         "title": "x",
@@ -302,8 +305,8 @@ async def test_inactive_assignee_is_422(
 async def test_task_list_filters_and_order(
     client: Client, agent: ApiUser, admin: ApiUser, rows: Rows
 ) -> None:
-    ann = await rows.contact("Ann")
-    bob = await rows.contact("Bob")
+    ann = await rows.seen_contact("Ann")
+    bob = await rows.seen_contact("Bob")
 
     async def task(title: str, days: int, contact: Contact, assignee: ApiUser) -> str:
         body = {
@@ -363,8 +366,9 @@ async def test_bad_task_filters_are_422(
 async def test_only_creator_assignee_admin_or_manager_delete_a_task(
     client: Client, agent: ApiUser, sessions: SessionFactory, rows: Rows
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     other = await make_api_user(sessions, Role.AGENT)
+    await rows.member(other.user, await rows.home())  # sees the task: may not delete it
     manager = await make_api_user(sessions, Role.MANAGER)
     task = await expect(
         client,
@@ -392,7 +396,7 @@ async def test_only_creator_assignee_admin_or_manager_delete_a_task(
 async def test_bad_task_changes_are_422(
     client: Client, agent: ApiUser, rows: Rows, body: dict[str, Any], field: str
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     task = await expect(
         client,
         agent,
@@ -409,7 +413,7 @@ async def test_bad_task_changes_are_422(
 async def test_rescheduled_task_is_due_again(
     client: Client, agent: ApiUser, rows: Rows, sessions: SessionFactory
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     task = await expect(
         client,
         agent,
@@ -438,7 +442,7 @@ async def test_rescheduled_task_is_due_again(
 async def test_concurrent_task_completion_is_consistent(
     client: Client, agent: ApiUser, rows: Rows
 ) -> None:
-    ann = await rows.contact("Ann")
+    ann = await rows.seen_contact("Ann")
     task = await expect(
         client,
         agent,
@@ -463,9 +467,8 @@ async def test_the_worker_role_raises_due_notices(aiohttp_client: Any, settings:
         create_app(settings.model_copy(update={"task_due_interval_seconds": 0.05}))
     )
     user = await make_api_user(worker.app[SESSIONS_KEY], Role.AGENT)
-    contact = Contact(name="Ann")
-    async with worker.app[SESSIONS_KEY]() as session, session.begin():
-        session.add(contact)
+    # A contact the agent sees: one with a conversation on a channel of theirs.
+    contact = await Rows(worker, [user.user]).seen_contact("Ann")
     async with worker.app[BUS_KEY].subscribe() as events:
         task = await expect(
             worker,

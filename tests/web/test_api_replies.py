@@ -31,6 +31,13 @@ from web.api import conversations
 from web.api.schemas import AttachmentIn
 from web.keys import SESSIONS_KEY, SETTINGS_KEY
 
+
+@pytest.fixture
+def rows(agent_rows: Rows) -> Rows:
+    """The `agent` works every channel made here (membership: test_api_accounts.py)."""
+    return agent_rows
+
+
 # Bounds waits only so that a regression fails instead of hanging; never a speed check.
 HANG = 20
 KEY = "Idempotency-Key"
@@ -105,9 +112,10 @@ async def test_the_same_key_with_another_body_is_409(
 
 
 async def test_keys_belong_to_their_user(
-    client: Client, agent: ApiUser, sms_conversation: Conversation
+    client: Client, agent: ApiUser, sms_conversation: Conversation, rows: Rows
 ) -> None:
     other = await make_api_user(client.app[SESSIONS_KEY], Role.AGENT)
+    await rows.member(other.user, sms_conversation.channel_id)
     body = {"text": "Hello"}
     mine = await post(client, agent, sms_conversation, body, "shared-key")
     theirs = await post(client, other, sms_conversation, body, "shared-key")
@@ -154,9 +162,10 @@ async def test_concurrent_requests_with_one_key_make_one_message(
 
 
 async def test_a_key_older_than_a_day_may_be_used_again(
-    client: Client, agent: ApiUser, sms_conversation: Conversation
+    client: Client, agent: ApiUser, sms_conversation: Conversation, rows: Rows
 ) -> None:
     stranger = await make_api_user(client.app[SESSIONS_KEY], Role.AGENT)
+    await rows.member(stranger.user, sms_conversation.channel_id)
     assert (await post(client, agent, sms_conversation, {"text": "first"}, "daily")).status == 201
     assert (await post(client, stranger, sms_conversation, {"text": "x"}, "theirs")).status == 201
     async with client.app[SESSIONS_KEY]() as session:

@@ -49,6 +49,13 @@ from timeline.models import (
 from web import auth
 from web.keys import BUS_KEY, SESSIONS_KEY
 
+
+@pytest.fixture
+def rows(agent_rows: Rows) -> Rows:
+    """The `agent` works every channel made here (membership: test_api_accounts.py)."""
+    return agent_rows
+
+
 __all__ = ["dovecot", "hub", "mailbox", "smtp", "twilio"]  # fixtures, used by their names
 
 EMAIL = "ann@example.com"

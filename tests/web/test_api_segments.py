@@ -18,7 +18,7 @@ from inbox.models import AttributeDefinition, Role
 from tests.web.conftest import T0, ApiUser, Client, Rows, make_api_user, minutes
 from timeline.db import SessionFactory
 from timeline.events import Event
-from timeline.models import Contact, ContactAttribute, ContactTag
+from timeline.models import Channel, Contact, ContactAttribute, ContactTag, Conversation
 from web.keys import BUS_KEY
 
 API = "/api/v1"
@@ -55,6 +55,7 @@ async def add_contact(
     erased: bool = False,
     plan: str | None = None,
     minute: int = 0,
+    channel: Channel | None = None,
 ) -> Contact:
     at = T0 + minutes(minute)
     contact = Contact(
@@ -70,6 +71,13 @@ async def add_contact(
         session.add_all(ContactTag(contact_id=contact.id, tag=tag) for tag in tags)
         if plan is not None:
             session.add(ContactAttribute(contact_id=contact.id, key="plan", text_value=plan))
+        if channel is not None:
+            # Agents see a contact through a conversation on one of their channels.
+            session.add(
+                Conversation(
+                    contact_id=contact.id, channel_id=channel.id, last_activity_at=at, created_at=at
+                )
+            )
     return contact
 
 
@@ -85,10 +93,11 @@ LEADS = {"name": "Leads", "filters": {"stages": ["lead"]}}
 
 
 async def test_save_read_change_and_delete_a_segment(
-    client: Client, manager: ApiUser, agent: ApiUser, sessions: SessionFactory
+    client: Client, manager: ApiUser, agent: ApiUser, sessions: SessionFactory, rows: Rows
 ) -> None:
-    await add_contact(sessions, "Ann", stage="lead")
-    await add_contact(sessions, "Bob", stage="customer", tags=("vip",))
+    home = await rows.home()  # the agent's channel
+    await add_contact(sessions, "Ann", stage="lead", channel=home)
+    await add_contact(sessions, "Bob", stage="customer", tags=("vip",), channel=home)
     created = await call(client, manager, "POST", "/segments", 201, LEADS)
     assert created["name"] == "Leads"
     assert created["filters"]["stages"] == ["lead"]
@@ -97,7 +106,7 @@ async def test_save_read_change_and_delete_a_segment(
     assert created["created_by"] == str(manager.user.id)
     url = f"/segments/{created['id']}"
     assert (await call(client, agent, "GET", url, 200))["count"] == 1
-    await add_contact(sessions, "Cat", stage="lead")
+    await add_contact(sessions, "Cat", stage="lead", channel=home)
     # Counts are live: the new lead counts without touching the segment.
     listed = await call(client, agent, "GET", "/segments", 200)
     assert [(item["name"], item["count"]) for item in listed["items"]] == [("Leads", 2)]
@@ -180,10 +189,16 @@ async def test_every_route_needs_a_token(client: Client, admin: ApiUser) -> None
 
 
 async def test_erased_contacts_are_for_admins_only(
-    client: Client, admin: ApiUser, manager: ApiUser, agent: ApiUser, sessions: SessionFactory
+    client: Client,
+    admin: ApiUser,
+    manager: ApiUser,
+    agent: ApiUser,
+    sessions: SessionFactory,
+    rows: Rows,
 ) -> None:
-    await add_contact(sessions, "Gone", stage="lead", erased=True)
-    await add_contact(sessions, "Here", stage="lead")
+    home = await rows.home()  # the agent's channel
+    await add_contact(sessions, "Gone", stage="lead", erased=True, channel=home)
+    await add_contact(sessions, "Here", stage="lead", channel=home)
     audit = {"stages": ["lead"], "include_erased": True}
     assert (await call(client, admin, "POST", "/segments/preview", 200, {"filters": audit})) == {
         "count": 2
@@ -301,11 +316,12 @@ async def test_a_segment_whose_attribute_was_undefined_says_why(
 
 
 async def test_segment_contacts_page_most_recent_first(
-    client: Client, agent: ApiUser, admin: ApiUser, sessions: SessionFactory
+    client: Client, agent: ApiUser, admin: ApiUser, sessions: SessionFactory, rows: Rows
 ) -> None:
+    home = await rows.home()  # the agent's channel
     for n in range(5):
-        await add_contact(sessions, f"lead {n}", stage="lead", minute=n)
-    await add_contact(sessions, "customer", stage="customer", minute=9)
+        await add_contact(sessions, f"lead {n}", stage="lead", minute=n, channel=home)
+    await add_contact(sessions, "customer", stage="customer", minute=9, channel=home)
     saved = await call(client, admin, "POST", "/segments", 201, LEADS)
     url = f"/segments/{saved['id']}/contacts"
     names: list[str] = []
@@ -325,15 +341,22 @@ async def test_segment_contacts_page_most_recent_first(
 async def test_segment_contacts_honour_visible_channels(
     client: Client, agent: ApiUser, admin: ApiUser, rows: Rows
 ) -> None:
-    # Every user sees every channel for now (web/auth.py): the filter is in the query,
-    # so here it only has to keep contacts without conversations in the list.
+    # The agent is a member of `channel` only: they see the contact with a conversation
+    # there, not the one without conversations nor the one on another channel; an admin
+    # sees all three.
     channel = await rows.channel("email")
+    await rows.member(agent.user, channel)
     with_conversation = await rows.contact("Talked", [("email", "t@example.com")])
     await rows.conversation(with_conversation, channel)
     await rows.contact("Silent")
+    elsewhere = await rows.contact("Elsewhere")
+    await rows.conversation(elsewhere, await rows.channel("sms"))
     saved = await call(client, admin, "POST", "/segments", 201, {"name": "all"})
     page = await call(client, agent, "GET", f"/segments/{saved['id']}/contacts", 200)
-    assert sorted(item["name"] for item in page["items"]) == ["Silent", "Talked"]
+    assert sorted(item["name"] for item in page["items"]) == ["Talked"]
+    assert (await call(client, agent, "GET", f"/segments/{saved['id']}", 200))["count"] == 1
+    page = await call(client, admin, "GET", f"/segments/{saved['id']}/contacts", 200)
+    assert sorted(item["name"] for item in page["items"]) == ["Elsewhere", "Silent", "Talked"]
 
 
 def csv_rows(data: bytes) -> list[dict[str, str]]:

@@ -82,7 +82,19 @@ async def test_security_and_parameters(client: Client) -> None:
     assert spec["paths"]["/api/v1/openapi.json"]["get"]["security"] == []
     listing = spec["paths"]["/api/v1/conversations"]["get"]
     names = {p["name"] for p in listing["parameters"]}
-    assert names == {"cursor", "limit", "status", "assignee", "team_id", "channel_id", "contact_id"}
+    assert names == {
+        "cursor",
+        "limit",
+        "status",
+        "assignee",
+        "team_id",
+        "channel_id",
+        "contact_id",
+        "label",
+        "priority",
+        "unread",
+        "participant",
+    }
     limit = next(p for p in listing["parameters"] if p["name"] == "limit")
     assert limit["schema"]["maximum"] == 200 and limit["schema"]["default"] == 50
     timeline = spec["paths"]["/api/v1/contacts/{id}/timeline"]["get"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -13,6 +14,13 @@ from tests.web.conftest import ApiUser, Client, Rows
 from timeline.db import NO_WAIT, create_engine, is_busy
 from timeline.models import Channel
 from web.keys import SESSIONS_KEY
+
+
+@pytest.fixture
+def rows(agent_rows: Rows) -> Rows:
+    """The `agent` works every channel made here (membership: test_api_accounts.py)."""
+    return agent_rows
+
 
 # Bounds the reads only so that a regression fails instead of hanging; never a speed check.
 HANG = 20

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.registry import spec_for
 from inbox.reply_channels import NO_CHANNEL, check_reply_channel, reply_channels
+from inbox.workflow_models import ConversationLabel, ConversationParticipant, ConversationRead
 from timeline.events import Event
 from timeline.files import store_blob
 from timeline.models import Attachment, Channel, Conversation, Message, TimelineEvent, utcnow
@@ -33,6 +34,7 @@ from timeline.reachability import unreachable_reason
 from timeline.reply_limits import reply_refusals
 from web import auth
 from web.api import after, children_by_parent, cut, idempotency, path_id, publish
+from web.api.conversation_views import conversation_out, conversation_outs
 from web.api.reply_schemas import ReplyChannelsOut
 from web.api.schemas import (
     AttachmentIn,
@@ -63,12 +65,10 @@ SWITCHED = "reply.channel_switched"
     response=Page[ConversationOut],
 )
 async def list_conversations(request: web.Request) -> web.Response:
-    """Conversations matching every given filter."""
-    if "label" in request.query:
-        # Refused rather than ignored: an ignored filter would answer the wrong list.
-        raise validation_failed({"label": "filtering by label is not available yet"})
+    """Conversations matching every given filter; `unread` is the requesting user's."""
     query = parse_query(request, ConversationQuery)
-    statement = _filtered(select(Conversation), query)
+    user = auth.current_user(request)
+    statement = _filtered(select(Conversation), query, user.id)
     statement = statement.order_by(
         Conversation.last_activity_at.desc(), Conversation.id.desc()
     ).limit(query.limit + 1)
@@ -79,14 +79,16 @@ async def list_conversations(request: web.Request) -> web.Response:
         statement = statement.where(Conversation.channel_id.in_(visible))
     async with request.app[READ_SESSIONS_KEY]() as session:
         rows = (await session.scalars(statement)).all()
-    page, next_cursor = cut(
-        rows, query.limit, lambda row: Keyset(at=row.last_activity_at, id=row.id)
-    )
-    items = [ConversationOut.of(row) for row in page]
+        page, next_cursor = cut(
+            rows, query.limit, lambda row: Keyset(at=row.last_activity_at, id=row.id)
+        )
+        items = await conversation_outs(session, page, user.id)
     return respond(request, Page[ConversationOut](items=items, next_cursor=next_cursor))
 
 
-def _filtered(statement: Select[Conversation], query: ConversationQuery) -> Select[Conversation]:
+def _filtered(
+    statement: Select[Conversation], query: ConversationQuery, user_id: uuid.UUID
+) -> Select[Conversation]:
     if query.status is not None:
         statement = statement.where(Conversation.status == query.status.value)
     if query.assignee == "none":
@@ -99,6 +101,40 @@ def _filtered(statement: Select[Conversation], query: ConversationQuery) -> Sele
         statement = statement.where(Conversation.channel_id == query.channel_id)
     if query.contact_id is not None:
         statement = statement.where(Conversation.contact_id == query.contact_id)
+    if query.priority is not None:
+        statement = statement.where(Conversation.priority == query.priority.value)
+    # Labels and participants are rows beside the conversation: EXISTS on their indexes.
+    if query.label is not None:
+        statement = statement.where(
+            select(ConversationLabel.conversation_id)
+            .where(
+                ConversationLabel.label == query.label,
+                ConversationLabel.conversation_id == Conversation.id,
+            )
+            .exists()
+        )
+    if query.participant is not None:
+        statement = statement.where(
+            select(ConversationParticipant.conversation_id)
+            .where(
+                ConversationParticipant.user_id == query.participant,
+                ConversationParticipant.conversation_id == Conversation.id,
+            )
+            .exists()
+        )
+    if query.unread is not None:
+        read_seq = func.coalesce(
+            select(ConversationRead.read_seq)
+            .where(
+                ConversationRead.conversation_id == Conversation.id,
+                ConversationRead.user_id == user_id,
+            )
+            .scalar_subquery(),
+            0,
+        )
+        statement = statement.where(
+            Conversation.last_seq > read_seq if query.unread else Conversation.last_seq <= read_seq
+        )
     return statement
 
 
@@ -112,9 +148,11 @@ def _filtered(statement: Select[Conversation], query: ConversationQuery) -> Sele
 async def get_conversation(request: web.Request) -> web.Response:
     """One conversation."""
     conversation_id = path_id(request)
+    user = auth.current_user(request)
     async with request.app[READ_SESSIONS_KEY]() as session:
         conversation = await visible_conversation(session, request, conversation_id)
-    return respond(request, ConversationOut.of(conversation))
+        answer = await conversation_out(session, conversation, user.id)
+    return respond(request, answer)
 
 
 @routes.route(

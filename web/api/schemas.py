@@ -26,9 +26,11 @@ from pydantic_core import PydanticCustomError
 from connectors.registry import REGISTRY, spec_for
 from connectors.types import ChannelKind
 from inbox.attributes import render
+from inbox.labels import LabelError, normalize_label
 from inbox.money import Money
 from inbox.preferences import local_time, reachable_now
 from inbox.user_ref import UserIdOrNone
+from inbox.workflow_models import Priority
 from timeline.models import (
     Attachment,
     Contact,
@@ -501,7 +503,10 @@ class TimelineEventOut(BaseModel):
 
 
 class ConversationOut(BaseModel):
-    """A thread with one contact on one channel."""
+    """A thread with one contact on one channel, as the requesting user sees it."""
+
+    # Every field is always sent: the document says so even for those with defaults.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     id: uuid.UUID
     contact_id: uuid.UUID
@@ -516,9 +521,29 @@ class ConversationOut(BaseModel):
     waiting_since: datetime | None
     resolved_at: datetime | None
     message_count: int
+    snoozed_until: datetime | None = Field(default=None, description="while snoozed")
+    priority: Priority = Priority.NONE
+    labels: list[str] = Field(default_factory=list, description="sorted")
+    participants: list[uuid.UUID] = Field(
+        default_factory=list, description="users following it (the assignee among them)"
+    )
+    last_seq: int = Field(
+        default=0,
+        description="`seq` of its newest message; send it as `seen_seq` with a change to "
+        "refuse the change (409) if a message arrived meanwhile",
+    )
+    unread: int = Field(default=0, description="messages after the requesting user's read mark")
+    reopen_count: int = 0
 
     @classmethod
-    def of(cls, row: Conversation) -> ConversationOut:
+    def of(
+        cls,
+        row: Conversation,
+        *,
+        labels: Sequence[str] = (),
+        participants: Sequence[uuid.UUID] = (),
+        read_seq: int = 0,
+    ) -> ConversationOut:
         return cls(
             id=row.id,
             contact_id=row.contact_id,
@@ -533,7 +558,25 @@ class ConversationOut(BaseModel):
             waiting_since=row.waiting_since,
             resolved_at=row.resolved_at,
             message_count=row.message_count,
+            snoozed_until=row.snoozed_until,
+            priority=Priority(row.priority),
+            labels=sorted(labels),
+            participants=list(participants),
+            last_seq=row.last_seq,
+            unread=max(row.last_seq - read_seq, 0),
+            reopen_count=row.reopen_count,
         )
+
+
+def _label(value: str) -> str:
+    try:
+        return normalize_label(value)
+    except LabelError as err:
+        raise ValueError(str(err)) from err
+
+
+Label = Annotated[str, AfterValidator(_label)]
+"""A conversation label, normalized (lower-case, trimmed; inbox/labels.py)."""
 
 
 class ConversationQuery(PageQuery):
@@ -546,6 +589,13 @@ class ConversationQuery(PageQuery):
     team_id: uuid.UUID | None = None
     channel_id: uuid.UUID | None = None
     contact_id: uuid.UUID | None = None
+    label: Label | None = Field(default=None, description="has this label")
+    priority: Priority | None = None
+    unread: bool | None = Field(
+        default=None,
+        description="true: has messages the requesting user has not read; false: has none",
+    )
+    participant: uuid.UUID | None = Field(default=None, description="followed by this user")
 
 
 class MessageQuery(PageQuery):

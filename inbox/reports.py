@@ -1,0 +1,582 @@
+"""Report figures over a period: volumes, response times and SLA attainment, grouped by
+agent, team, channel or label, and the hour-of-week volume of customer messages.
+
+Where each figure comes from, and which agent, team or channel it belongs to:
+
+- conversations opened: conversations created in the period; their current assignee,
+  team, channel and labels.
+- conversations resolved: resolutions recorded in the period (one per resolved cycle, so
+  a conversation resolved, reopened and resolved again counts twice); who resolved it,
+  the team it had then.
+- messages in / out: public messages created in the period, automatic ones (auto-replies,
+  acknowledgements) left out; outbound ones belong to their author, inbound ones to the
+  conversation's current assignee.
+- first response, reply and resolution times: the spans recorded by the metrics worker
+  (`conversation_metrics`) that ended in the period, by who answered or resolved and the
+  team at the time; wall-clock and business seconds (business only where a calendar
+  applied). Median and p90 are exact (inbox/report_stats.py).
+- SLA attainment per target: a target counts as met in the period when it was met on
+  time then, and as breached when its due time fell in the period (and has passed)
+  without it being met by then; attainment is met / (met + breached).
+
+Everything is read from the raw tables with range conditions on indexed times (see
+inbox/report_models.py for the indexes and for why nothing is pre-aggregated).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    SQLColumnExpression,
+    Table,
+    and_,
+    case,
+    cast,
+    extract,
+    false,
+    func,
+    null,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.metric_models import ConversationMetric, MetricKind, SlaClock, SlaTarget
+from inbox.models import User
+from inbox.report_period import Period
+from inbox.report_stats import MICROS, PERCENTILES, Ranked, Stats
+from timeline.models import Base, Channel, Conversation, Direction, Message, MessageKind
+
+Grouping = Literal["agent", "team", "channel", "label", "none"]
+GROUPINGS: tuple[Grouping, ...] = ("agent", "team", "channel", "label", "none")
+LABELS_TABLE = "conversation_labels"
+TEAMS_TABLE = "teams"
+CLOCKS = ("wall", "business")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+QUARTER_HOUR = 900  # seconds; every timezone in use today is offset by a multiple of it
+
+
+S = TypeVar("S", bound=Select[Any])
+
+
+class GroupingUnavailable(ValueError):
+    """The grouping needs a table this installation does not have."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a report is narrowed to. `visible` None: every channel."""
+
+    channel_id: uuid.UUID | None = None
+    team_id: uuid.UUID | None = None
+    visible: frozenset[uuid.UUID] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attainment:
+    """How an SLA target fared: met on time, or breached."""
+
+    met: int = 0
+    breached: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        """met / (met + breached); None when nothing was decided."""
+        decided = self.met + self.breached
+        return self.met / decided if decided else None
+
+
+def _no_times() -> dict[str, dict[str, Stats]]:
+    return {kind.value: {clock: Stats() for clock in CLOCKS} for kind in MetricKind}
+
+
+def _no_sla() -> dict[str, Attainment]:
+    return {target.value: Attainment() for target in SlaTarget}
+
+
+@dataclass(slots=True)
+class Figures:
+    """The figures of one group, or of everything (the totals)."""
+
+    conversations_opened: int = 0
+    conversations_resolved: int = 0
+    messages_in: int = 0
+    messages_out: int = 0
+    # kind (first_response, reply, resolution) -> clock (wall, business) -> stats
+    times: dict[str, dict[str, Stats]] = field(default_factory=_no_times)
+    # target (first_response, next_response, resolution) -> attainment
+    sla: dict[str, Attainment] = field(default_factory=_no_sla)
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One row of a grouped report. `key` None: no agent, no team or no label."""
+
+    key: str | None
+    name: str | None
+    figures: Figures
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """A summary report: its groups (none for grouping "none") and the totals."""
+
+    period: Period
+    group_by: Grouping
+    groups: list[Group]
+    totals: Figures
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    """Customer messages per local weekday (Monday first) and hour."""
+
+    period: Period
+    hours: list[list[int]]
+
+    @property
+    def total(self) -> int:
+        """All the messages counted."""
+        return sum(sum(day) for day in self.hours)
+
+
+# --- shared query parts -----------------------------------------------------------------------
+
+
+def labels_table() -> Table | None:
+    """The conversation labels' table, once the workflow part has defined it."""
+    return Base.metadata.tables.get(LABELS_TABLE)
+
+
+def check_grouping(grouping: Grouping) -> None:
+    """GroupingUnavailable when `grouping` cannot be answered here."""
+    if grouping == "label" and labels_table() is None:
+        raise GroupingUnavailable("grouping by label is not available")
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """The columns that say which agent, team and channel a row belongs to."""
+
+    conversation_id: SQLColumnExpression[Any]
+    agent: SQLColumnExpression[Any]
+    team: SQLColumnExpression[Any]
+    channel: SQLColumnExpression[Any]
+
+
+def _key(grouping: Grouping, keys: _Keys) -> SQLColumnExpression[Any] | None:
+    if grouping == "agent":
+        return keys.agent
+    if grouping == "team":
+        return keys.team
+    if grouping == "channel":
+        return keys.channel
+    if grouping == "label":
+        table = labels_table()
+        if table is None:
+            raise GroupingUnavailable("grouping by label is not available")
+        return table.c.label
+    return None
+
+
+def _join_labels(statement: S, grouping: Grouping, keys: _Keys) -> S:
+    # An outer join: conversations without a label form the "no label" group.
+    table = labels_table()
+    if grouping != "label" or table is None:
+        return statement
+    return statement.outerjoin(table, table.c.conversation_id == keys.conversation_id)
+
+
+def _scoped(
+    scope: Scope, channel: SQLColumnExpression[Any], team: SQLColumnExpression[Any]
+) -> list[Any]:
+    conditions: list[Any] = []
+    if scope.channel_id is not None:
+        conditions.append(channel == scope.channel_id)
+    if scope.team_id is not None:
+        conditions.append(team == scope.team_id)
+    if scope.visible is not None:
+        conditions.append(channel.in_(scope.visible) if scope.visible else false())
+    return conditions
+
+
+def _within(column: SQLColumnExpression[Any], period: Period) -> ColumnElement[bool]:
+    return and_(column >= period.start, column < period.end)
+
+
+def _group_key(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+# --- the figures ------------------------------------------------------------------------------
+
+
+_CONVERSATION_KEYS = _Keys(
+    Conversation.id, Conversation.assignee_id, Conversation.team_id, Conversation.channel_id
+)
+_METRIC_KEYS = _Keys(
+    ConversationMetric.conversation_id,
+    ConversationMetric.agent_id,
+    ConversationMetric.team_id,
+    ConversationMetric.channel_id,
+)
+
+
+async def _opened(
+    session: AsyncSession, period: Period, grouping: Grouping, scope: Scope
+) -> dict[str | None, int]:
+    keys = _CONVERSATION_KEYS
+    key = _key(grouping, keys)
+    statement = select(key if key is not None else null(), func.count()).select_from(Conversation)
+    statement = _join_labels(statement, grouping, keys).where(
+        _within(Conversation.created_at, period), *_scoped(scope, keys.channel, keys.team)
+    )
+    if key is not None:
+        statement = statement.group_by(key)
+    return {_group_key(g): n for g, n in (await session.execute(statement))}
+
+
+async def _messages(
+    session: AsyncSession, period: Period, grouping: Grouping, scope: Scope
+) -> dict[tuple[str | None, str], int]:
+    # Outbound messages are their author's; inbound ones the conversation's assignee's.
+    agent = case(
+        (Message.direction == Direction.OUT.value, Message.author_id),
+        else_=Conversation.assignee_id,
+    )
+    keys = _Keys(Message.conversation_id, agent, Conversation.team_id, Message.channel_id)
+    key = _key(grouping, keys)
+    statement = select(
+        key if key is not None else null(), Message.direction, func.count()
+    ).select_from(Message)
+    if grouping in ("agent", "team") or scope.team_id is not None:
+        statement = statement.join(Conversation, Conversation.id == Message.conversation_id)
+    statement = _join_labels(statement, grouping, keys).where(
+        _within(Message.created_at, period),
+        Message.kind == MessageKind.MESSAGE.value,
+        Message.private.is_(False),
+        Message.auto_submitted.is_(False),
+        *_scoped(scope, keys.channel, keys.team),
+    )
+    statement = statement.group_by(*((key,) if key is not None else ()), Message.direction)
+    return {(_group_key(g), direction): n for g, direction, n in (await session.execute(statement))}
+
+
+def _metric_value(clock: str) -> SQLColumnExpression[Any]:
+    if clock == "wall":
+        return ConversationMetric.wall_seconds
+    return ConversationMetric.business_seconds
+
+
+def _metric_rows(
+    statement: Select[Any], period: Period, grouping: Grouping, scope: Scope
+) -> Select[Any]:
+    keys = _METRIC_KEYS
+    return _join_labels(statement, grouping, keys).where(
+        _within(ConversationMetric.ended_at, period), *_scoped(scope, keys.channel, keys.team)
+    )
+
+
+def _micros(value: SQLColumnExpression[Any]) -> ColumnElement[int]:
+    # Whole microseconds, so that sums are exact integers on both databases.
+    return cast(func.round(value * MICROS), BigInteger)
+
+
+async def _ranked_windows(
+    session: AsyncSession, period: Period, grouping: Grouping, scope: Scope
+) -> dict[tuple[str | None, str, str], Ranked]:
+    """SQLite: ranks by window functions, one query per clock; only the rows at the
+    percentile ranks come back."""
+    key = _key(grouping, _METRIC_KEYS)
+    partition = (ConversationMetric.kind, *((key,) if key is not None else ()))
+    result: dict[tuple[str | None, str, str], Ranked] = {}
+    for clock in CLOCKS:
+        value = _metric_value(clock)
+        inner = select(
+            ConversationMetric.kind.label("kind"),
+            (key if key is not None else null()).label("g"),
+            value.label("v"),
+            func.row_number().over(partition_by=partition, order_by=value).label("rn"),
+            func.count().over(partition_by=partition).label("n"),
+            func.sum(_micros(value)).over(partition_by=partition).label("us"),
+        ).select_from(ConversationMetric)
+        ranks = _metric_rows(inner, period, grouping, scope).where(value.is_not(None)).subquery()
+        wanted = []
+        for p in PERCENTILES:
+            low = (ranks.c.n - 1) * p.numerator // p.denominator + 1
+            wanted += [ranks.c.rn == low, ranks.c.rn == low + 1]
+        statement = select(
+            ranks.c.kind, ranks.c.g, ranks.c.rn, ranks.c.n, ranks.c.us, ranks.c.v
+        ).where(or_(*wanted))
+        for kind, g, rank, n, us, v in await session.execute(statement):
+            ranked = result.setdefault(
+                (_group_key(g), kind, clock), Ranked(count=n, micros=int(us))
+            )
+            ranked.values[rank] = float(v)
+    return result
+
+
+async def _ranked_arrays(
+    session: AsyncSession, period: Period, grouping: Grouping, scope: Scope
+) -> dict[tuple[str | None, str, str], Ranked]:
+    """PostgreSQL: one grouped pass; each group's values are sorted into an array (an
+    aggregate, cheaper than ranking every row with a window) and only the elements at
+    the percentile ranks are returned. The same ranks as the SQLite path, so the same
+    figures."""
+    key = _key(grouping, _METRIC_KEYS)
+    columns: list[Any] = [ConversationMetric.kind, key if key is not None else null()]
+    for clock in CLOCKS:
+        value = _metric_value(clock)
+        present = value.is_not(None)
+        n = func.count(value)
+        ordered = func.array_agg(aggregate_order_by(value, value), type_=ARRAY(Float)).filter(
+            present
+        )
+        columns += [n, func.sum(_micros(value))]
+        for p in PERCENTILES:
+            low = (n - 1) * p.numerator // p.denominator + 1
+            columns += [ordered[low], ordered[low + 1]]
+    statement = _metric_rows(
+        select(*columns).select_from(ConversationMetric), period, grouping, scope
+    ).group_by(ConversationMetric.kind, *((key,) if key is not None else ()))
+    result: dict[tuple[str | None, str, str], Ranked] = {}
+    width = 2 + 2 * len(PERCENTILES)
+    for row in await session.execute(statement):
+        kind, g = row[0], _group_key(row[1])
+        for i, clock in enumerate(CLOCKS):
+            n, us, *values = row[2 + i * width : 2 + (i + 1) * width]
+            if not n:
+                continue
+            ranked = Ranked(count=n, micros=int(us))
+            for p, (low, high) in zip(
+                PERCENTILES, zip(values[::2], values[1::2], strict=True), strict=True
+            ):
+                rank = (n - 1) * p.numerator // p.denominator + 1
+                ranked.values[rank] = float(low)
+                if high is not None:
+                    ranked.values[rank + 1] = float(high)
+            result[(g, kind, clock)] = ranked
+    return result
+
+
+async def _sla(
+    session: AsyncSession, period: Period, grouping: Grouping, scope: Scope, now: datetime
+) -> dict[tuple[str | None, str], Attainment]:
+    keys = _CONVERSATION_KEYS
+    key = _key(grouping, keys)
+    on_time = and_(SlaClock.met_at.is_not(None), SlaClock.met_at <= SlaClock.due_at)
+    met = and_(on_time, _within(SlaClock.met_at, period))
+    # Not `~on_time`: that is NULL, not true, for a clock never met.
+    breached = and_(
+        _within(SlaClock.due_at, period),
+        SlaClock.due_at <= now,
+        or_(SlaClock.met_at.is_(None), SlaClock.met_at > SlaClock.due_at),
+    )
+    statement = (
+        select(
+            key if key is not None else null(),
+            SlaClock.target,
+            func.sum(case((met, 1), else_=0)),
+            func.sum(case((breached, 1), else_=0)),
+        )
+        .select_from(SlaClock)
+        .join(Conversation, Conversation.id == SlaClock.conversation_id)
+    )
+    statement = _join_labels(statement, grouping, keys).where(
+        or_(_within(SlaClock.met_at, period), _within(SlaClock.due_at, period)),
+        *_scoped(scope, keys.channel, keys.team),
+    )
+    statement = statement.group_by(*((key,) if key is not None else ()), SlaClock.target)
+    return {
+        (_group_key(g), target): Attainment(met=int(m or 0), breached=int(b or 0))
+        for g, target, m, b in (await session.execute(statement))
+    }
+
+
+async def _figures(
+    session: AsyncSession,
+    period: Period,
+    grouping: Grouping,
+    scope: Scope,
+    now: datetime,
+    *,
+    counts: bool = True,
+) -> dict[str | None, Figures]:
+    """The figures per group; without `counts`, only the times (and resolutions)."""
+    figures: defaultdict[str | None, Figures] = defaultdict(Figures)
+    dialect = (await session.connection()).dialect.name
+    ranked_by = _ranked_arrays if dialect == "postgresql" else _ranked_windows
+    for (g, kind, clock), ranked in (await ranked_by(session, period, grouping, scope)).items():
+        figures[g].times[kind][clock] = ranked.stats()
+        if clock == "wall" and kind == MetricKind.RESOLUTION.value:
+            figures[g].conversations_resolved = ranked.count
+    if not counts:
+        return figures
+    for g, n in (await _opened(session, period, grouping, scope)).items():
+        figures[g].conversations_opened = n
+    for (g, direction), n in (await _messages(session, period, grouping, scope)).items():
+        if direction == Direction.IN.value:
+            figures[g].messages_in = n
+        else:
+            figures[g].messages_out = n
+    for (g, target), attainment in (await _sla(session, period, grouping, scope, now)).items():
+        figures[g].sla[target] = attainment
+    return figures
+
+
+# --- group names ------------------------------------------------------------------------------
+
+
+async def _known_groups(
+    session: AsyncSession, grouping: Grouping, scope: Scope
+) -> dict[str | None, str | None]:
+    """Every agent, team or channel the report covers, with its name: a group without
+    figures is shown with zeros rather than left out."""
+    if grouping == "agent":
+        users = await session.execute(
+            select(User.id, User.name, User.email).where(User.is_active.is_(True))
+        )
+        return {str(i): name or email for i, name, email in users}
+    if grouping == "team":
+        teams = Base.metadata.tables.get(TEAMS_TABLE)
+        if teams is None:
+            return {}
+        statement = select(teams.c.id, teams.c.name)
+        if scope.team_id is not None:
+            statement = statement.where(teams.c.id == scope.team_id)
+        return {str(i): name for i, name in (await session.execute(statement))}
+    if grouping == "channel":
+        statement = select(Channel.id, Channel.name)
+        if scope.channel_id is not None:
+            statement = statement.where(Channel.id == scope.channel_id)
+        if scope.visible is not None:
+            statement = statement.where(Channel.id.in_(scope.visible))
+        return {str(i): name for i, name in (await session.execute(statement))}
+    return {}
+
+
+async def _names(
+    session: AsyncSession, grouping: Grouping, keys: Iterable[str | None]
+) -> dict[str | None, str | None]:
+    """Names of groups that have figures but are not among the known ones (a deactivated
+    agent, a deleted team): looked up where possible, else left None."""
+    ids = []
+    for key in keys:
+        if key is None:
+            continue
+        try:
+            ids.append(uuid.UUID(key))
+        except ValueError:
+            continue
+    if not ids:
+        return {}
+    if grouping == "agent":
+        rows = await session.execute(select(User.id, User.name, User.email).where(User.id.in_(ids)))
+        return {str(i): name or email for i, name, email in rows}
+    if grouping == "channel":
+        channels = await session.execute(
+            select(Channel.id, Channel.name).where(Channel.id.in_(ids))
+        )
+        return {str(i): name for i, name in channels}
+    return {}
+
+
+def _add_counts(totals: Figures, groups: Iterable[Figures]) -> None:
+    for figures in groups:
+        totals.conversations_opened += figures.conversations_opened
+        totals.messages_in += figures.messages_in
+        totals.messages_out += figures.messages_out
+        for target, attainment in figures.sla.items():
+            before = totals.sla[target]
+            totals.sla[target] = Attainment(
+                met=before.met + attainment.met, breached=before.breached + attainment.breached
+            )
+
+
+def _order(group: Group) -> tuple[bool, str, str]:
+    # Named groups alphabetically, the "none" group (unassigned, no label) last.
+    return (group.key is None, (group.name or group.key or "").casefold(), group.key or "")
+
+
+# --- the reports ------------------------------------------------------------------------------
+
+
+async def summary(
+    session: AsyncSession,
+    period: Period,
+    grouping: Grouping,
+    scope: Scope,
+    *,
+    now: datetime | None = None,
+) -> Summary:
+    """The summary report; GroupingUnavailable when `grouping` cannot be answered."""
+    check_grouping(grouping)
+    now = now or datetime.now(UTC)
+    # Every row counts in exactly one agent, team or channel group, so their counts add
+    # up to the totals; label groups overlap (two labels, two groups), and no percentile
+    # adds up: those are computed over everything again.
+    additive = grouping not in ("label", "none")
+    totals = (await _figures(session, period, "none", scope, now, counts=not additive)).get(
+        None, Figures()
+    )
+    if grouping == "none":
+        return Summary(period, grouping, [], totals)
+    grouped = await _figures(session, period, grouping, scope, now)
+    if additive:
+        _add_counts(totals, grouped.values())
+    names = await _known_groups(session, grouping, scope)
+    if grouping == "label":
+        names = {key: key for key in grouped}
+    missing = [key for key in grouped if key not in names]
+    names.update(await _names(session, grouping, missing))
+    groups = [
+        Group(key=key, name=names.get(key), figures=grouped.get(key) or Figures())
+        for key in {*names, *grouped}
+    ]
+    return Summary(period, grouping, sorted(groups, key=_order), totals)
+
+
+def _quarter_hour(dialect: str, column: SQLColumnExpression[Any]) -> ColumnElement[int]:
+    """The UTC quarter hour (since the epoch) an instant falls in."""
+    if dialect == "postgresql":
+        return cast(func.floor(extract("epoch", column) / QUARTER_HOUR), BigInteger)
+    # SQLite keeps UTC times as text, which strftime reads.
+    return cast(func.strftime("%s", column), Integer) // QUARTER_HOUR
+
+
+async def volume(session: AsyncSession, period: Period, scope: Scope) -> Volume:
+    """Customer messages per local weekday and hour of the period.
+
+    Counted per UTC quarter hour in the database (a few thousand rows for a year), then
+    placed on the local clock here, where the timezone rules (DST) are exact.
+    """
+    dialect = (await session.connection()).dialect.name
+    bucket = _quarter_hour(dialect, Message.created_at)
+    statement = select(bucket, func.count()).select_from(Message)
+    if scope.team_id is not None:
+        statement = statement.join(Conversation, Conversation.id == Message.conversation_id)
+    statement = statement.where(
+        _within(Message.created_at, period),
+        Message.direction == Direction.IN.value,
+        Message.kind == MessageKind.MESSAGE.value,
+        Message.private.is_(False),
+        Message.auto_submitted.is_(False),
+        *_scoped(scope, Message.channel_id, Conversation.team_id),
+    ).group_by(bucket)
+    hours = [[0] * 24 for _ in WEEKDAYS]
+    for quarter, count in await session.execute(statement):
+        local = datetime.fromtimestamp(int(quarter) * QUARTER_HOUR, UTC).astimezone(period.zone)
+        hours[local.weekday()][local.hour] += count
+    return Volume(period, hours)
