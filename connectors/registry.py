@@ -18,7 +18,8 @@ from connectors.email import connector as email
 from connectors.email.config import EmailConfig
 from connectors.sms import connector as sms
 from connectors.sms.config import SmsConfig
-from connectors.telegram import connector as telegram
+from connectors.telegram import lazy as telegram
+from connectors.telegram.capabilities import CAPABILITIES as TELEGRAM_CAPABILITIES
 from connectors.telegram.config import TelegramConfig
 from connectors.types import ChannelId, ChannelKind, IdentityKind, Inbound, RawPayload
 from connectors.webform.config import WebformConfig
@@ -86,7 +87,7 @@ REGISTRY: dict[ChannelKind, ConnectorSpec] = {
         TelegramConfig,
         # Bot API: 4,096 characters a message (longer replies are split), files up to
         # 50 MB, about 30 messages a second per bot and one a second per chat.
-        telegram.CAPABILITIES,
+        TELEGRAM_CAPABILITIES,
         # A private chat's id is the user's id, so the identity value is the chat id.
         recipient_kind=IdentityKind.TELEGRAM,
         factory=telegram.build,

@@ -33,9 +33,10 @@ from aiogram.types import ChatMemberUpdated, Message, Update
 from aiogram.types.update import UpdateTypeLookupError
 from aiohttp import web
 
-from connectors.base import Capabilities, ConnectorContext
+from connectors.base import ConnectorContext
 from connectors.config import ChannelConfig
 from connectors.errors import AuthError, PermanentError
+from connectors.telegram.capabilities import CAPABILITIES
 from connectors.telegram.chats import ChatAliases
 from connectors.telegram.client import ALLOWED_UPDATES, make_bot, translate
 from connectors.telegram.config import TelegramConfig
@@ -56,18 +57,7 @@ from connectors.types import (
 
 log = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-CAPABILITIES = Capabilities(
-    # Replies are split into 4,096-unit messages (split.py); this only stops a runaway
-    # reply from becoming dozens of messages.
-    max_text_length=8 * 4096,
-    supports_attachments=True,
-    max_attachment_bytes=50 * MIB,  # the Bot API's upload limit
-    sends_per_second=30,  # Bot API FAQ: about 30 messages a second per bot
-    sends_per_second_per_recipient=1,  # ... and one a second per chat
-)
 
 
 class TelegramConnector:
