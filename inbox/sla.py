@@ -20,8 +20,6 @@ Several workers racing claim each (conversation, cycle, target) once.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -36,7 +34,7 @@ from inbox import business_hours
 from inbox.business_hours import Calendar
 from inbox.metric_models import SlaClock, SlaPolicy, SlaTarget
 from inbox.response_metrics import Derivation, Loaded, MetricRecorder, dialect_insert
-from timeline.clock import database_now
+from timeline.due_rounds import DueRounds
 from timeline.events import Event, EventBus, publish_committed
 from timeline.models import Conversation, ConversationStatus, TimelineEvent
 
@@ -222,8 +220,10 @@ def _overdue(now: datetime) -> tuple[Any, ...]:
     )
 
 
-class SlaWatch:
+class SlaWatch(DueRounds):
     """The worker's loop: record metrics, refresh clocks, record breaches once."""
+
+    name = "SLA watch"
 
     def __init__(
         self,
@@ -233,32 +233,18 @@ class SlaWatch:
         batch_size: int = 100,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be positive")
-        self._sessions = sessions
-        self._bus = bus
-        self.batch_size = batch_size
-        self._clock = clock  # None: the database's clock, shared by every worker
+        super().__init__(sessions, bus, batch_size=batch_size, clock=clock)
         self.recorder = MetricRecorder(sessions, clock=clock, also=[refresh_clocks])
 
-    async def run(self, stop: asyncio.Event, interval: float = 30.0) -> None:
-        """Run rounds until `stop` is set; a failing round is logged and retried."""
-        while not stop.is_set():
-            try:
-                await self.recorder.run_once()
-                breached = await self.run_once()
-            except Exception:
-                logger.exception("SLA watch round failed; trying again")
-                breached = 0
-            if breached < self.batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval)
+    async def before_round(self) -> None:
+        """Record the metrics and refresh the clocks a breach is judged by."""
+        await self.recorder.run_once()
 
     async def run_once(self) -> int:
         """Claim up to a batch of overdue clocks, record their events, then publish."""
         events: list[Event] = []
         async with self._sessions() as session, session.begin():
-            now = self._clock() if self._clock is not None else await database_now(session)
+            now = await self.now(session)
             due = (
                 await session.execute(
                     select(SlaClock.conversation_id, SlaClock.cycle, SlaClock.target)

@@ -10,20 +10,17 @@ may change it: either way it is no longer snoozed and the claim passes it by.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.conversation_changes import STATUS_CHANGED, updated_event
-from timeline.clock import database_now
-from timeline.events import Event, EventBus, publish_committed
+from timeline.due_rounds import DueRounds
+from timeline.events import Event, publish_committed
 from timeline.models import Conversation, ConversationStatus, TimelineEvent
 
 logger = logging.getLogger(__name__)
@@ -33,42 +30,17 @@ OPEN = ConversationStatus.OPEN.value
 REASON = "snooze_ended"
 
 
-class SnoozeWaker:
+class SnoozeWaker(DueRounds):
     """Opens snoozed conversations whose `snoozed_until` has passed."""
 
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        bus: EventBus,
-        *,
-        batch_size: int = 100,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be positive")
-        self._sessions = sessions
-        self._bus = bus
-        self.batch_size = batch_size
-        self._clock = clock  # None: the database's clock, shared by every worker
-
-    async def run(self, stop: asyncio.Event, interval: float = 10.0) -> None:
-        """Wake due conversations until `stop` is set; a failing round is logged and retried."""
-        while not stop.is_set():
-            try:
-                woken = await self.run_once()
-            except Exception:
-                logger.exception("snooze round failed; trying again")
-                woken = 0
-            if woken < self.batch_size:  # a full batch: more may be due right now
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval)
+    name = "snooze waker"
 
     async def run_once(self) -> int:
         """Wake up to a batch of due conversations, then publish; returns how many this
         worker woke."""
         events: list[Event] = []
         async with self._sessions() as session, session.begin():
-            now = self._clock() if self._clock is not None else await database_now(session)
+            now = await self.now(session)
             due = (
                 await session.scalars(
                     select(Conversation.id)

@@ -14,21 +14,19 @@ are serialized. The bus events go out only after the commit.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import enum
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import Task, User
-from timeline.clock import database_now
-from timeline.events import Event, EventBus, publish_committed
+from timeline.due_rounds import DueRounds
+from timeline.events import Event, publish_committed
 from timeline.ids import new_id
 from timeline.models import Contact, Conversation, TimelineEvent
 
@@ -173,42 +171,17 @@ def task_status(task: Task) -> str:
     return "open" if task.completed_at is None else "done"
 
 
-class TaskDueNotifier:
+class TaskDueNotifier(DueRounds):
     """The worker's loop that raises "task.due" once per due task (see the module docstring)."""
 
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        bus: EventBus,
-        *,
-        batch_size: int = 100,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be positive")
-        self._sessions = sessions
-        self._bus = bus
-        self.batch_size = batch_size
-        self._clock = clock  # None: the database's clock, shared by every worker
-
-    async def run(self, stop: asyncio.Event, interval: float = 15.0) -> None:
-        """Notify due tasks until `stop` is set; a failing round is logged and retried."""
-        while not stop.is_set():
-            try:
-                done = await self.run_once()
-            except Exception:
-                logger.exception("task due round failed; trying again")
-                done = 0
-            if done < self.batch_size:  # a full batch: more may be due right now
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval)
+    name = "task due notifier"
 
     async def run_once(self) -> int:
         """Claim up to a batch of due tasks, record their events, then publish; returns how
         many this worker notified."""
         events: list[Event] = []
         async with self._sessions() as session, session.begin():
-            now = self._clock() if self._clock is not None else await database_now(session)
+            now = await self.now(session)
             due = (
                 await session.scalars(
                     select(Task.id)
