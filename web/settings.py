@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import secrets
 import tempfile
@@ -112,7 +111,7 @@ class Settings(BaseSettings):
         parse_networks(value)
         return value
 
-    @functools.cached_property
+    @property
     def proxy_networks(self) -> tuple[IPNetwork, ...]:
         """The trusted proxies, parsed."""
         return parse_networks(self.trusted_proxies)
