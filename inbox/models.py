@@ -159,7 +159,10 @@ class Segment(Base):
 # Every table of the inbox package is in the metadata once this module is imported (the
 # migrations test and the personal-data scan read it); the modules of newer parts:
 from inbox import account_models as account_models  # noqa: E402
+from inbox import canned_models as canned_models  # noqa: E402
 from inbox import metric_models as metric_models  # noqa: E402
+from inbox import presence_models as presence_models  # noqa: E402
 from inbox import report_models as report_models  # noqa: E402
+from inbox import routing_models as routing_models  # noqa: E402
 from inbox import webhook_models as webhook_models  # noqa: E402
 from inbox import workflow_models as workflow_models  # noqa: E402

@@ -16,13 +16,15 @@ from aiohttp import web
 from connectors.registry import REGISTRY
 from inbox.tasks import TaskDueNotifier
 from timeline.attachment_fetch import AttachmentFetcher
+from timeline.bus_follow import follow
 from timeline.crypto import SecretBox
 from timeline.db import create_engine, read_session_factory, session_factory
 from timeline.dispatcher import Dispatcher
-from timeline.events import create_bus
+from timeline.events import Event, create_bus
 from timeline.ingest import Ingestor
 from web.api import (
     accounts,
+    canned,
     channels,
     contact_merge,
     contacts,
@@ -30,9 +32,11 @@ from web.api import (
     crm,
     forms,
     metrics,
+    notifications,
     outgoing_webhooks,
     personal_data,
     reports,
+    routing,
     segments,
     workflow,
 )
@@ -57,6 +61,8 @@ from web.openapi import add_routes, build_document
 from web.openapi import routes as openapi_routes
 from web.public_forms import add_public_routes
 from web.public_forms.retention import PURGE_INTERVAL_SECONDS, IpRetention
+from web.realtime import add_realtime_routes, realtime
+from web.routing_loop import routing_engine
 from web.runtime import ChannelRuntime
 from web.sessions import account_state
 from web.settings import Settings
@@ -100,6 +106,10 @@ def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Appl
         app.cleanup_ctx.append(sla_watch)
         app.cleanup_ctx.append(webhook_delivery)
         app.cleanup_ctx.append(_ip_retention)
+        app.cleanup_ctx.append(routing_engine)
+    if "web" in roles:
+        app.cleanup_ctx.append(realtime)
+        add_realtime_routes(app)
 
     app.router.add_get("/healthz", healthz)
     # Channels come and go while the app runs, so their webhooks are served by one route
@@ -122,6 +132,9 @@ def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Appl
             metrics.routes,
             outgoing_webhooks.routes,
             reports.routes,
+            routing.routes,
+            canned.routes,
+            notifications.routes,
             openapi_routes,
         ],
     )
@@ -219,8 +232,21 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     # records them before it returns; one cut short keeps its lease, and the outbox
     # settles it after a restart.
     grace = settings.outbox_send_timeout_seconds + DISPATCHER_STOP_MARGIN_SECONDS
-    async with background("outbox-dispatcher", dispatcher.run, grace=grace):
+    # A reply queued by a web process reaches this worker through the bus, so it is sent
+    # at once rather than at the next idle poll (which still catches a lost event).
+    wake = functools.partial(_wake_for_replies, dispatcher)
+    async with (
+        background("outbox-dispatcher", dispatcher.run, grace=grace),
+        background("outbox-wake", lambda stop: follow(app[BUS_KEY], stop, wake)),
+    ):
         yield
+
+
+def _wake_for_replies(dispatcher: Dispatcher, event: Event) -> None:
+    data = event.data
+    outbound = event.type == "message.created" and data.get("direction") == "out"
+    if outbound and not data.get("private"):
+        dispatcher.wake()
 
 
 async def _attachment_fetcher(app: web.Application) -> AsyncIterator[None]:

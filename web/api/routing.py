@@ -1,0 +1,7 @@
+"""Routing rules and auto-assignment settings over the REST API (issue 9)."""
+
+from __future__ import annotations
+
+from web.openapi import ApiRoutes
+
+routes = ApiRoutes("routing")
