@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from inbox.models import Role
 from inbox.users import create_user, issue_token
 from timeline.db import session_factory
-from web.app import create_app
+from web.app import ROLES, create_app
 from web.keys import ENGINE_KEY
 from web.settings import Settings
 
@@ -64,8 +64,16 @@ class Hub:
             await asyncio.sleep(0.1)
 
 
-async def start_hub(aiohttp_client: Any, database_url: str, data_dir: Path, **settings: Any) -> Hub:
-    """The app on `database_url` with an admin; `settings` override Settings fields."""
+async def start_hub(
+    aiohttp_client: Any,
+    database_url: str,
+    data_dir: Path,
+    *,
+    roles: frozenset[str] = ROLES,
+    **settings: Any,
+) -> Hub:
+    """The app (`roles`) on `database_url` with an admin; `settings` override Settings
+    fields."""
     values: dict[str, Any] = {
         "database_url": database_url,
         "data_dir": data_dir,
@@ -73,7 +81,7 @@ async def start_hub(aiohttp_client: Any, database_url: str, data_dir: Path, **se
         "redis_url": None,
         **settings,
     }
-    client: Client = await aiohttp_client(create_app(Settings(**values)))
+    client: Client = await aiohttp_client(create_app(Settings(**values), roles=roles))
     async with session_factory(client.app[ENGINE_KEY])() as session:
         admin = await create_user(
             session, email="admin@example.org", password="long-enough-pw", role=Role.ADMIN.value

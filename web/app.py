@@ -236,7 +236,11 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     # at once rather than at the next idle poll (which still catches a lost event).
     wake = functools.partial(_wake_for_replies, dispatcher)
     async with (
-        background("outbox-dispatcher", dispatcher.run, grace=grace),
+        background(
+            "outbox-dispatcher",
+            lambda stop: dispatcher.run(stop, settings.outbox_poll_seconds),
+            grace=grace,
+        ),
         background("outbox-wake", lambda stop: follow(app[BUS_KEY], stop, wake)),
     ):
         yield

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     outbox_lease_seconds: float = Field(default=120.0, gt=0)
     # Sends in flight at once per worker process (one per channel at a time).
     outbox_concurrency: int = Field(default=16, ge=1)
+    # How often an idle worker looks for due delivery jobs. A new reply wakes it at once
+    # through the bus; this poll only catches retries falling due and lost bus messages.
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
     # A worker's lease on a channel's receiving side (IMAP, long polling), renewed at a
     # third of this while it runs: how long a dead worker's channels wait to be taken over.
     connector_lease_seconds: float = Field(default=30.0, ge=1)
