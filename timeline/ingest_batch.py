@@ -875,13 +875,22 @@ async def _touch_existing(conn: AsyncConnection, existing: list[_ConvState]) -> 
 async def _select_identities(
     conn: AsyncConnection, keys: list[tuple[str, str]]
 ) -> list[tuple[str, str, uuid.UUID, uuid.UUID]]:
-    """(kind, value, identity id, contact id) of the given identities that exist."""
+    """(kind, value, identity id, contact id) of the given identities that exist.
+
+    Read under a share lock (PostgreSQL; SQLite serializes writers anyway): a merge moves
+    identities to the surviving contact, so a message from a contact being merged waits
+    for the merge and lands on the survivor, instead of on the contact merged away (whose
+    rows the merge has already moved). A merge waiting on ingestion's lock deadlocks with
+    it at worst, and both retry.
+    """
     wanted = set(keys)
     rows = await conn.execute(
-        select(_ident.c.kind, _ident.c.value, _ident.c.id, _ident.c.contact_id).where(
+        select(_ident.c.kind, _ident.c.value, _ident.c.id, _ident.c.contact_id)
+        .where(
             _ident.c.kind.in_(_padded(k[0] for k in keys)),
             _ident.c.value.in_(_padded(k[1] for k in keys)),
         )
+        .with_for_update(read=True)
     )
     return [(r[0], r[1], r[2], r[3]) for r in rows if (r[0], r[1]) in wanted]
 
