@@ -59,6 +59,9 @@ class Operation:
     errors: tuple[int, ...]  # error statuses beyond the ones implied by auth, body and query
     public: bool  # no bearer token needed
     headers: tuple[Header, ...] = ()
+    # The media type of a success answer that is not JSON (a CSV or zip download); the
+    # handler streams it itself.
+    produces: str | None = None
 
 
 class ApiRoutes:
@@ -81,6 +84,7 @@ class ApiRoutes:
         errors: Sequence[int] = (),
         public: bool = False,
         headers: Sequence[Header] = (),
+        produces: str | None = None,
     ) -> Callable[[H], H]:
         """Declare a handler's route. Path parameters (`{id}`) are UUIDs."""
 
@@ -98,6 +102,7 @@ class ApiRoutes:
                 errors=tuple(errors),
                 public=public,
                 headers=tuple(headers),
+                produces=produces,
             )
             setattr(handler, _OPERATION_ATTR, operation)
             self._operations.append(operation)
@@ -279,6 +284,9 @@ def _query_parameters(schema: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _success(operation: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     description = HTTPStatus(operation.status).phrase
+    if operation.produces is not None:
+        binary = {"type": "string", "format": "binary"}
+        return {"description": description, "content": {operation.produces: {"schema": binary}}}
     if operation.response is not None:
         schema: dict[str, Any] = refs[(operation.response, "serialization")]
     elif operation.public:

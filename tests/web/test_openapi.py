@@ -139,3 +139,24 @@ async def test_reply_documents_idempotency_key_and_refusals(client: Client) -> N
     body_ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     body = spec["components"]["schemas"][body_ref.rsplit("/", 1)[1]]
     assert {"text", "private", "channel_id", "attachments"} <= set(body["properties"])
+
+
+async def test_downloads_declare_their_media_type(client: Client, admin: Any) -> None:
+    spec = await document(client)
+    downloads = {
+        path: operation["responses"]["200"]["content"]
+        for path, item in spec["paths"].items()
+        for operation in item.values()
+        if path.endswith(".csv") or path.endswith("/export")
+    }
+    assert len(downloads) == 5
+    for path, content in downloads.items():
+        expected = "application/zip" if path.endswith("/export") else "text/csv"
+        assert list(content) == [expected], path
+    # What the document says is what the route answers.
+    answer = await client.get(
+        "/api/v1/reports/volume/export.csv?from=2026-11-01&to=2026-11-30&timezone=UTC",
+        headers=admin.headers,
+    )
+    assert answer.status == 200, await answer.text()
+    assert answer.content_type == "text/csv"

@@ -40,6 +40,7 @@ _CHUNK = 256 * 1024
     "GET",
     "/contacts/{id}/export",
     summary="Export everything held about a contact (application/zip)",
+    produces="application/zip",
     errors=[403, 404],
 )
 async def export_contact(request: web.Request) -> web.StreamResponse:

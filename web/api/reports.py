@@ -78,6 +78,7 @@ async def report_summary(request: web.Request) -> web.Response:
     "GET",
     "/reports/summary/export.csv",
     summary="The summary report as CSV",
+    produces="text/csv",
     query=SummaryQuery,
     errors=[403],
 )
@@ -105,6 +106,7 @@ async def report_volume(request: web.Request) -> web.Response:
     "GET",
     "/reports/volume/export.csv",
     summary="The hour-of-week volume as CSV",
+    produces="text/csv",
     query=VolumeQuery,
     errors=[403],
 )

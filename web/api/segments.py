@@ -288,6 +288,7 @@ async def segment_contacts(request: web.Request) -> web.Response:
     "GET",
     "/segments/{id}/export.csv",
     summary="A segment's contacts as CSV (admins and managers)",
+    produces="text/csv",
     errors=[403, 404, 422],
 )
 async def export_segment(request: web.Request) -> web.StreamResponse:
@@ -305,6 +306,7 @@ async def export_segment(request: web.Request) -> web.StreamResponse:
     "POST",
     "/contacts/export.csv",
     summary="The contacts a filter matches, as CSV (admins and managers)",
+    produces="text/csv",
     body=FiltersIn,
     errors=[403],
 )
