@@ -86,7 +86,7 @@ class ApiRoutes:
         headers: Sequence[Header] = (),
         produces: str | None = None,
     ) -> Callable[[H], H]:
-        """Declare a handler's route. Path parameters (`{id}`) are UUIDs."""
+        """Declare a handler's route. Path parameters named `id` or `*_id` are UUIDs."""
 
         def register(handler: H) -> H:
             operation = Operation(
@@ -242,12 +242,15 @@ def _ref_name(ref: dict[str, Any]) -> str:
 
 
 def _path_parameters(path: str) -> list[dict[str, Any]]:
+    """Ids (`{id}`, `{user_id}`) are UUIDs; other names (`{key}`) plain strings."""
     return [
         {
             "name": name,
             "in": "path",
             "required": True,
-            "schema": {"type": "string", "format": "uuid"},
+            "schema": {"type": "string", "format": "uuid"}
+            if name == "id" or name.endswith("_id")
+            else {"type": "string"},
         }
         for name in _PATH_PARAM.findall(path)
     ]

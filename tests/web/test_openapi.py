@@ -160,3 +160,19 @@ async def test_downloads_declare_their_media_type(client: Client, admin: Any) ->
     )
     assert answer.status == 200, await answer.text()
     assert answer.content_type == "text/csv"
+
+
+async def test_path_parameters_are_uuids_only_when_they_are_ids(client: Client) -> None:
+    spec = await document(client)
+    types = {
+        (path, parameter["name"]): parameter["schema"]
+        for path, item in spec["paths"].items()
+        for operation in item.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "path"
+    }
+    assert types[("/api/v1/attributes/{key}", "key")] == {"type": "string"}
+    assert types[("/api/v1/conversations/{id}/participants/{user_id}", "user_id")] == {
+        "type": "string",
+        "format": "uuid",
+    }
