@@ -220,20 +220,16 @@ class RoutingEngine:
 
 
 async def is_history(session: AsyncSession, message: Message) -> bool:
-    """Whether the message came from a history import (`switchboard import email`).
-
-    Messages carry no mark of it: ingestion dates an imported message's "message.received"
-    event by the message's own date, a live one by its arrival (the same instant as
-    `arrived_at`), and that is the difference read here.
-    """
-    received = await session.scalar(
-        select(TimelineEvent.occurred_at).where(
+    """Whether the message came from a history import (`switchboard import email`): its
+    "message.received" event says so."""
+    data = await session.scalar(
+        select(TimelineEvent.data).where(
             TimelineEvent.contact_id == message.contact_id,
             TimelineEvent.message_id == message.id,
             TimelineEvent.kind == RECEIVED,
         )
     )
-    return received is not None and received != message.arrived_at
+    return isinstance(data, dict) and data.get("history") is True
 
 
 async def _claim(session: AsyncSession, claim: MessageRouting) -> None:

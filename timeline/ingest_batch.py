@@ -602,7 +602,12 @@ async def _store_messages(
                 message_id,
                 "message.received",
                 at,
-                {"channel_id": str(item.channel_uuid)},
+                # Imported history is marked, so that what reacts to new messages (routing
+                # rules, automatic replies) leaves it alone.
+                {
+                    "channel_id": str(item.channel_uuid),
+                    **({"history": True} if item.history else {}),
+                },
             )
         )
         events.append(Event("message.created", {**ids, "direction": Direction.IN.value}))
