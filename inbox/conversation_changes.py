@@ -31,9 +31,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.canned_models import Notification
 from inbox.labels import MAX_LABELS
 from inbox.membership import visible_channels
 from inbox.models import Role, User
+from inbox.notifications import created_events, notify_assigned
 from inbox.workflow_models import (
     ConversationLabel,
     ConversationParticipant,
@@ -126,16 +128,19 @@ class Outcome:
     kinds: tuple[str, ...] = ()
     by: uuid.UUID | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # Events of rows written beside the change (the assignee's notification).
+    extra_events: tuple[Event, ...] = ()
 
     @property
     def changed(self) -> bool:
         return bool(self.kinds)
 
     def bus_events(self) -> list[Event]:
-        """`conversation.updated` when something changed (publish after commit)."""
+        """`conversation.updated` when something changed, and the events of what came with
+        it (publish after commit)."""
         if not self.kinds:
             return []
-        return [updated_event(self.conversation, self.kinds, self.by)]
+        return [updated_event(self.conversation, self.kinds, self.by), *self.extra_events]
 
 
 def updated_event(conversation: Conversation, kinds: Sequence[str], by: uuid.UUID | None) -> Event:
@@ -234,6 +239,7 @@ async def apply_changes(
         raise ConversationMoved(conversation.last_seq)
     by = _text(actor_id)
     events: list[tuple[str, dict[str, Any]]] = []
+    notified: list[Notification] = []
 
     if changes.status is not None and (status_data := _change_status(conversation, changes, now)):
         events.append((STATUS_CHANGED, {**status_data, "by": by}))
@@ -248,6 +254,7 @@ async def apply_changes(
             added = await _follow(session, conversation, changes.assignee_id, actor_id, now)
             if added:
                 events.append((PARTICIPANT_ADDED, {"user_id": str(changes.assignee_id)}))
+            notified = notify_assigned(session, conversation.id, changes.assignee_id, actor_id, now)
     if changes.team_id is not UNSET and changes.team_id != conversation.team_id:
         events.append(
             (TEAM_CHANGED, {"from": _text(conversation.team_id), "to": _text(changes.team_id)})
@@ -280,7 +287,12 @@ async def apply_changes(
         raise ChangeConflict(
             "another conversation of this thread is open: it cannot be reopened"
         ) from err
-    return Outcome(conversation, tuple(dict.fromkeys(kind for kind, _ in events)), actor_id)
+    return Outcome(
+        conversation,
+        tuple(dict.fromkeys(kind for kind, _ in events)),
+        actor_id,
+        extra_events=tuple(created_events(notified)),
+    )
 
 
 async def locked(

@@ -71,6 +71,11 @@ async def test_patch_changes_records_and_publishes(
         )
         assert status == 200, body
         event = await published.get(timeout=5)
+        # The colleague was given it by someone else: they are told.
+        notice = await published.get(timeout=5)
+        assert notice is not None and notice.type == "notification.created"
+        assert notice.data["user_id"] == str(colleague.user.id)
+        assert notice.data["kind"] == "assigned"
         # Nothing changes: nothing recorded, nothing published (the marker comes next).
         status, again = await patch(
             client, agent, conversation.id, {"status": "snoozed", "snoozed_until": str(until)}

@@ -143,6 +143,16 @@ TABLE: dict[str, Expect] = {
     "GET /agents/{user_id}/capacity": STAFF,
     "PUT /agents/{user_id}/capacity": ADMIN,
     "DELETE /agents/{user_id}/capacity": ADMIN,
+    "GET /canned-responses": ALL,
+    "POST /canned-responses": ALL,
+    "GET /canned-responses/{id}": ALL,
+    "PATCH /canned-responses/{id}": ALL,
+    "DELETE /canned-responses/{id}": ALL,
+    "POST /canned-responses/{id}/render": ALL,
+    "GET /notifications": ALL,
+    "GET /notifications/unread-count": ALL,
+    "POST /notifications/{id}/read": ALL,
+    "POST /notifications/read-all": ALL,
 }
 
 # Valid bodies where an empty one would be refused before the checks this test is about,
@@ -151,6 +161,7 @@ BODIES: dict[str, Any] = {
     "POST /contacts/{id}/notes": {"text": "a note"},
     "PATCH /notes/{id}": {"text": "edited"},
     "POST /conversations/{id}/messages": {"text": "a note", "private": True},
+    "POST /canned-responses": {"short_code": "mine", "title": "Mine", "text": "Hello"},
 }
 # Rows deleted for real; other DELETEs name an unknown id so that later rows keep their data.
 DELETED = ("notes", "tasks", "conversations", "contacts")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -19,6 +20,19 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.registry import spec_for
+from inbox import canned
+from inbox import conversation_changes as changing
+from inbox.canned_models import NotificationKind
+from inbox.mentions import (
+    MAX_MENTIONS,
+    MalformedMention,
+    has_mention_markup,
+    mention_refusals,
+    merge,
+    parse_mentions,
+)
+from inbox.models import User
+from inbox.notifications import created_events, notify
 from inbox.reply_channels import NO_CHANNEL, check_reply_channel, reply_channels
 from inbox.workflow_models import ConversationLabel, ConversationParticipant, ConversationRead
 from timeline.events import Event
@@ -35,13 +49,12 @@ from timeline.reply_limits import reply_refusals
 from web import auth
 from web.api import after, children_by_parent, cut, idempotency, path_id, publish
 from web.api.conversation_views import conversation_out, conversation_outs
-from web.api.reply_schemas import ReplyChannelsOut
+from web.api.reply_schemas import TEXT_MAX, MessageCreate, ReplyChannelsOut
 from web.api.schemas import (
     AttachmentIn,
     ConversationOut,
     ConversationQuery,
     Keyset,
-    MessageCreate,
     MessageOut,
     MessageQuery,
     Page,
@@ -234,11 +247,21 @@ async def create_message(request: web.Request) -> web.Response:
     on the timeline. A private note is never sent: it ignores `channel_id`. A reply the
     channel cannot carry is refused before anything is stored (422 naming the field).
     With an `Idempotency-Key`, a retry answers the first result (see
-    web/api/idempotency.py).
+    web/api/idempotency.py), and notifies nobody again.
+
+    `canned_response_id` instead of `text` sends a canned response rendered for this
+    conversation with the requester as agent. A private note mentions users with
+    `@[Name](user:<id>)` in its text (inbox/mentions.py) or in `mentions`: each must be
+    active and see the conversation's channel (else 422 naming `mentions.<id>`, nothing
+    stored); they follow the conversation and, the author excepted, get one
+    `notification.created` each. A public reply with mention markup is 422: the customer
+    would receive it.
     """
     user = auth.current_user(request)
     conversation_id = path_id(request)
     body = await parse_body(request, MessageCreate)
+    if shape := body.shape_errors():
+        raise validation_failed(shape)
     claim = idempotency.claim_of(request, user.id, body)
     async with request.app[READ_SESSIONS_KEY]() as session:
         if claim is not None and (
@@ -253,6 +276,10 @@ async def create_message(request: web.Request) -> web.Response:
             answered is None or answered.conversation_id != conversation.id
         ):
             raise validation_failed({"reply_to_id": "not a message of this conversation"})
+        text = body.text
+        if text is None:
+            text = await _canned_text(session, body, conversation, user)
+        mentioned = await _mentioned(session, body, text, conversation)
         channel = (
             await session.get(Channel, conversation.channel_id)
             if body.private
@@ -260,23 +287,73 @@ async def create_message(request: web.Request) -> web.Response:
         )
     if channel is None:  # deleted since we looked
         raise not_found("no such conversation")
-    check_reply(body, channel)
+    check_reply(body, channel, text)
     files = await _store_files(request.app[SETTINGS_KEY].data_dir, body.attachments)
     switched_from = None if channel.id == conversation.channel_id else conversation.channel_id
+    reply = _Reply(body, text, mentioned, files, channel.id, switched_from)
     try:
-        message, answer = await _queue_reply(
-            request, body, conversation_id, files, claim, channel.id, switched_from
-        )
+        message, answer, followers = await _queue_reply(request, reply, conversation_id, claim)
     except UnknownConversation as err:  # deleted since we looked
         raise not_found("no such conversation") from err
     except idempotency.KeyTaken as taken:
         async with request.app[READ_SESSIONS_KEY]() as session:
             return await idempotency.winner_answer(session, taken.claim, utcnow())
     switched = () if switched_from is None else (_switched_event(message, switched_from),)
-    await publish(request, message_created_event(message), *switched)
+    await publish(request, message_created_event(message), *switched, *followers)
     if not body.private and (dispatcher := request.app.get(DISPATCHER_KEY)) is not None:
         dispatcher.wake()  # send now rather than at the dispatcher's next idle poll
     return respond(request, answer)
+
+
+async def _canned_text(
+    session: AsyncSession, body: MessageCreate, conversation: Conversation, user: User
+) -> str:
+    """The text of `canned_response_id` rendered for the conversation, `user` replying;
+    422 naming canned_response_id when it is not one the user may use, or renders to
+    nothing (every placeholder empty, no fallback)."""
+    assert body.canned_response_id is not None
+    field = "canned_response_id"
+    reader = await canned.reader_of(session, user)
+    response = await canned.usable(session, reader, body.canned_response_id)
+    if response is None:
+        raise validation_failed({field: "no such canned response"})
+    try:
+        text = await canned.render_for(session, response, conversation.id, user)
+    except LookupError as err:  # deleted since we looked
+        raise not_found("no such conversation") from err
+    if not text.strip():
+        raise validation_failed({field: "renders to nothing for this conversation"})
+    if len(text) > TEXT_MAX:
+        raise validation_failed({field: f"renders to more than {TEXT_MAX:,} characters"})
+    return text
+
+
+async def _mentioned(
+    session: AsyncSession, body: MessageCreate, text: str, conversation: Conversation
+) -> list[uuid.UUID]:
+    """The users a private note mentions (marked in its text, or listed in `mentions`),
+    each checked: 422 naming each one who cannot be notified, and 422 for a public reply
+    with mention markup (the customer would receive it)."""
+    field = "text" if body.text is not None else "canned_response_id"
+    if not body.private:
+        if has_mention_markup(text):
+            raise validation_failed(
+                {field: "a public reply cannot mention users: mention them in a private note"}
+            )
+        return []
+    try:
+        user_ids = merge(parse_mentions(text), body.mentions)
+    except MalformedMention as err:
+        raise validation_failed({field: str(err)}) from err
+    if len(user_ids) > MAX_MENTIONS:
+        raise validation_failed({"mentions": f"at most {MAX_MENTIONS} users per note"})
+    refusals = await mention_refusals(session, user_ids, conversation.channel_id)
+    if refusals:
+        raise validation_failed(
+            {f"mentions.{user_id}": reason for user_id, reason in refusals.items()},
+            message="some mentioned users cannot be notified",
+        )
+    return user_ids
 
 
 async def _reply_channel(
@@ -319,13 +396,15 @@ def _can_send(channel: Channel) -> bool:
         return False
 
 
-def check_reply(body: MessageCreate, channel: Channel) -> None:
+def check_reply(body: MessageCreate, channel: Channel, text: str) -> None:
     """422 naming each field the channel the reply goes out on cannot carry (notes are
-    never sent: nothing to check)."""
+    never sent: nothing to check). `text` is the body's, or its canned response's."""
     if body.private:
         return
     capabilities = spec_for(channel.kind).capabilities
-    fields = reply_refusals(capabilities, body.text, body.attachments)
+    fields = reply_refusals(capabilities, text, body.attachments)
+    if body.text is None and "text" in fields:
+        fields["canned_response_id"] = fields.pop("text")
     if fields:
         raise validation_failed(fields, message="the channel cannot carry this reply")
 
@@ -359,44 +438,100 @@ async def _store_files(data_dir: Path, attachments: Sequence[AttachmentIn]) -> l
     return files
 
 
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """A checked reply or note, ready to store."""
+
+    body: MessageCreate
+    text: str
+    mentioned: list[uuid.UUID]
+    files: list[OutboundFile]
+    channel_id: uuid.UUID
+    switched_from: uuid.UUID | None
+
+
 async def _queue_reply(
     request: web.Request,
-    body: MessageCreate,
+    reply: _Reply,
     conversation_id: uuid.UUID,
-    files: Sequence[OutboundFile],
     claim: idempotency.Claim | None,
-    channel_id: uuid.UUID,
-    switched_from: uuid.UUID | None,
-) -> tuple[Message, MessageOut]:
-    """The message, its job, the switch of channel and the idempotency key in one
-    transaction; nothing published."""
+) -> tuple[Message, MessageOut, list[Event]]:
+    """The message, its job, the switch of channel, the mentions and the idempotency key
+    in one transaction; nothing published (the events of the mentions are returned)."""
+    body = reply.body
+    author_id = auth.current_user(request).id
     async with request.app[SESSIONS_KEY]() as session, session.begin():
         key = None if claim is None else await idempotency.take(session, claim, utcnow())
         message = await queue_outbound(
             session,
             conversation_id=conversation_id,
-            text=body.text,
-            author_id=auth.current_user(request).id,
+            text=reply.text,
+            author_id=author_id,
             private=body.private,
-            attachments=files,
+            attachments=reply.files,
             reply_to_id=body.reply_to_id,
-            channel_id=None if body.private else channel_id,
+            channel_id=None if body.private else reply.channel_id,
         )
-        if switched_from is not None:
+        if reply.switched_from is not None:
             session.add(
                 TimelineEvent(
                     contact_id=message.contact_id,
                     conversation_id=message.conversation_id,
                     message_id=message.id,
                     kind=SWITCHED,
-                    data=_switch_data(message, switched_from),
+                    data=_switch_data(message, reply.switched_from),
                     occurred_at=message.created_at,
                 )
             )
+        followers = await _mention(session, request, message, reply.mentioned, author_id)
         [answer] = await message_outs(session, [message])
         if key is not None:
             idempotency.record(key, 201, answer, message.id)
-    return message, answer
+    return message, answer, followers
+
+
+async def _mention(
+    session: AsyncSession,
+    request: web.Request,
+    note: Message,
+    user_ids: Sequence[uuid.UUID],
+    author_id: uuid.UUID,
+) -> list[Event]:
+    """Mentioned users follow the conversation and get one notification each (the author
+    neither); the bus events to publish after the commit."""
+    if not user_ids:
+        return []
+    followed: list[Event] = []
+    for user_id in user_ids:
+        if user_id == author_id:
+            continue
+        try:
+            outcome = await changing.add_participant(
+                session,
+                note.conversation_id,
+                user_id,
+                actor_id=author_id,
+                visible=auth.visible_channel_ids(request),
+                now=note.created_at,
+            )
+        except (changing.UnknownUser, changing.InvalidChange) as err:
+            # Deleted or deactivated since the check: nothing of the note is stored.
+            raise validation_failed(
+                {f"mentions.{user_id}": "this user is deactivated"},
+                message="some mentioned users cannot be notified",
+            ) from err
+        followed = outcome.bus_events() or followed  # one update says it all
+    notified = notify(
+        session,
+        NotificationKind.MENTION,
+        user_ids,
+        conversation_id=note.conversation_id,
+        message_id=note.id,
+        actor_id=author_id,
+        now=note.created_at,
+    )
+    await session.flush()
+    return followed + created_events(notified)
 
 
 async def visible_conversation(

@@ -51,7 +51,7 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 
-def _no_nul(value: str) -> str:
+def no_nul(value: str) -> str:
     # PostgreSQL text cannot hold NUL (SQLite would store it): refuse it here, with the
     # field named, rather than fail the INSERT. (Unpaired surrogates never get this far:
     # pydantic refuses them while parsing.)
@@ -60,7 +60,7 @@ def _no_nul(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
+Text = Annotated[str, AfterValidator(no_nul)]
 """A string that can be stored on both databases."""
 
 
@@ -445,34 +445,6 @@ class AttachmentIn(Input):
     def content(self) -> bytes:
         """The decoded file."""
         return base64.b64decode(self.data, validate=True)
-
-
-class MessageCreate(Input):
-    """A reply to the customer, or a private note for the team."""
-
-    text: Text = Field(min_length=1, max_length=100_000)
-    private: bool = Field(default=False, description="a note for agents; never sent")
-    channel_id: uuid.UUID | None = Field(
-        default=None,
-        description=(
-            "the channel to reply on: the conversation's own, or another the contact can be"
-            " reached on (GET /api/v1/conversations/{id}/reply-channels); default: the own"
-            " channel, or when it cannot send, the contact's preferred or last used one"
-        ),
-    )
-    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
-    reply_to_id: uuid.UUID | None = Field(
-        default=None,
-        description="the customer's message this answers (a message of this conversation); "
-        "channels that quote replies (Telegram) show it as an answer to that message",
-    )
-
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
 
 
 class TimelineEventOut(BaseModel):
