@@ -144,3 +144,18 @@ async def purge_stale(session: AsyncSession, *, ttl: timedelta = PRESENCE_TTL) -
         delete(PresenceConnection).where(PresenceConnection.seen_at <= now - ttl)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def expire_stale(
+    session: AsyncSession, *, ttl: timedelta = PRESENCE_TTL, now: datetime | None = None
+) -> set[uuid.UUID]:
+    """Delete connections not seen within `ttl`; the users this leaves offline (whose
+    going offline nobody announced: their process died)."""
+    at = now if now is not None else await database_now(session)
+    stale = PresenceConnection.seen_at <= at - ttl
+    users = set(await session.scalars(select(PresenceConnection.user_id).where(stale).distinct()))
+    if not users:
+        return set()
+    await session.execute(delete(PresenceConnection).where(stale))
+    still = await presence_of(session, users, ttl=ttl, now=at)
+    return {user_id for user_id, status in still.items() if status is Availability.OFFLINE}
