@@ -40,6 +40,8 @@ from web.sessions import COOKIE_NAME, SESSION_COOKIE_KEY, SESSION_STORE_KEY
 
 logger = logging.getLogger(__name__)
 
+_SESSION_ENDED = "the session has ended: sign in again"
+
 # The channels an agent may see (absent: every channel), set with the user.
 VISIBLE_CHANNELS_KEY: web.RequestKey[frozenset[uuid.UUID]] = web.RequestKey("visible_channels")
 
@@ -72,44 +74,41 @@ async def authenticate(request: web.Request) -> User:
     without valid credentials. The API middleware calls it; so can the websocket
     handler (a GET: it must check the Origin itself, web/csrf.py check_origin)."""
     token = bearer_token(request)
-    if token is not None:
-        user = await _token_user(request, token)
-    elif (cookie := request.cookies.get(COOKIE_NAME)) is not None:
-        user = await _session_user(request, cookie)
-        check_csrf(request, cookie)
-        request[SESSION_COOKIE_KEY] = cookie
-    else:
+    cookie = None if token is not None else request.cookies.get(COOKIE_NAME)
+    if token is None and cookie is None:
         raise unauthorized(
             "not signed in: send 'Authorization: Bearer <token>' or sign in at POST /api/v1/session"
         )
-    request[USER_KEY] = user
-    if user.role not in (Role.ADMIN, Role.MANAGER):
-        async with request.app[READ_SESSIONS_KEY]() as session:
-            request[VISIBLE_CHANNELS_KEY] = await visible_channels(session, user.id)
-    return user
-
-
-async def _token_user(request: web.Request, token: str) -> User:
+    # The session store (Redis or a table) is asked before the database is.
+    session_user_id = None
+    if cookie is not None:
+        session_user_id = await request.app[SESSION_STORE_KEY].user_id_of(cookie, utcnow())
+        if session_user_id is None:
+            raise unauthorized(_SESSION_ENDED)
+    owner = None
+    # One read transaction for the user and the channels they see: every API request
+    # pays for it, so it is one pool checkout, not two.
     async with request.app[READ_SESSIONS_KEY]() as session:
-        owner = await token_owner(session, token)
-    if owner is None:
-        raise unauthorized("invalid or revoked token")
-    now = utcnow()
-    if owner.use_is_stale(now):
-        await _record_use(request.app[SESSIONS_KEY], owner.token_id, now)
-    return owner.user
-
-
-async def _session_user(request: web.Request, cookie: str) -> User:
-    user_id = await request.app[SESSION_STORE_KEY].user_id_of(cookie, utcnow())
-    user = None
-    if user_id is not None:
-        async with request.app[READ_SESSIONS_KEY]() as session:
-            user = await session.scalar(
-                select(User).where(User.id == user_id, User.is_active.is_(True))
+        if token is not None:
+            owner = await token_owner(session, token)
+            if owner is None:
+                raise unauthorized("invalid or revoked token")
+            user = owner.user
+        else:
+            found = await session.scalar(
+                select(User).where(User.id == session_user_id, User.is_active.is_(True))
             )
-    if user is None:
-        raise unauthorized("the session has ended: sign in again")
+            if found is None:
+                raise unauthorized(_SESSION_ENDED)
+            user = found
+        if user.role not in (Role.ADMIN, Role.MANAGER):
+            request[VISIBLE_CHANNELS_KEY] = await visible_channels(session, user.id)
+    if cookie is not None:
+        check_csrf(request, cookie)
+        request[SESSION_COOKIE_KEY] = cookie
+    if owner is not None and owner.use_is_stale(now := utcnow()):
+        await _record_use(request.app[SESSIONS_KEY], owner.token_id, now)
+    request[USER_KEY] = user
     return user
 
 
