@@ -3,9 +3,12 @@ inbound messages through the real ingestor, and rules stored as the API stores t
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,6 +30,7 @@ from inbox.routing_models import RoutingRule
 from inbox.routing_rules import RuleBody
 from timeline.crypto import SecretBox
 from timeline.db import SessionFactory
+from timeline.events import EventBus, InProcessBus
 from timeline.ingest import Ingestor
 from timeline.ingest_batch import IngestResult
 from timeline.models import Channel, Conversation, TimelineEvent
@@ -171,3 +175,22 @@ class World:
             if where:
                 statement = statement.where(*where)
             return int(await session.scalar(statement) or 0)
+
+
+@contextlib.asynccontextmanager
+async def running_world(
+    sessions: SessionFactory, data_dir: Path, bus: EventBus | None = None
+) -> AsyncIterator[World]:
+    """A World whose ingestor runs for the block."""
+    ingestor = Ingestor(
+        sessions,
+        bus if bus is not None else InProcessBus(),
+        reopen_window=timedelta(days=7),
+        data_dir=data_dir,
+        secret_box=SecretBox(SECRET),
+    )
+    await ingestor.start()
+    try:
+        yield World(sessions, ingestor)
+    finally:
+        await ingestor.close()

@@ -17,11 +17,9 @@ from inbox.assignment import Assigner
 from inbox.conversation_changes import Changes, apply_changes
 from inbox.models import Role
 from inbox.routing_models import AgentCapacity, AssignmentPolicy
-from tests.inbox.routing_world import SECRET, World
-from timeline.crypto import SecretBox
+from tests.inbox.routing_world import World, running_world
 from timeline.db import SessionFactory, session_factory
 from timeline.events import InProcessBus
-from timeline.ingest import Ingestor
 from timeline.models import Conversation, ConversationStatus, TimelineEvent
 
 
@@ -32,16 +30,8 @@ def sessions(engine: AsyncEngine) -> SessionFactory:
 
 @pytest.fixture
 async def world(sessions: SessionFactory, tmp_path: Path) -> AsyncIterator[World]:
-    ingestor = Ingestor(
-        sessions,
-        InProcessBus(),
-        reopen_window=timedelta(days=7),
-        data_dir=tmp_path / "data",
-        secret_box=SecretBox(SECRET),
-    )
-    await ingestor.start()
-    yield World(sessions, ingestor)
-    await ingestor.close()
+    async with running_world(sessions, tmp_path / "data") as world:
+        yield world
 
 
 async def policy(

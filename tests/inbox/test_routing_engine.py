@@ -21,11 +21,9 @@ from inbox.response_metrics import load
 from inbox.routing_engine import RULE_FIRED, RoutingEngine
 from inbox.routing_models import MessageRouting, RoutingFiring
 from inbox.workflow_models import ConversationLabel
-from tests.inbox.routing_world import SECRET, World
-from timeline.crypto import SecretBox
+from tests.inbox.routing_world import World, running_world
 from timeline.db import SessionFactory, session_factory
 from timeline.events import InProcessBus
-from timeline.ingest import Ingestor
 from timeline.models import Contact, ContactReachability, Message
 
 
@@ -36,16 +34,8 @@ def sessions(engine: AsyncEngine) -> SessionFactory:
 
 @pytest.fixture
 async def world(sessions: SessionFactory, tmp_path: Path) -> AsyncIterator[World]:
-    ingestor = Ingestor(
-        sessions,
-        InProcessBus(),
-        reopen_window=timedelta(days=7),
-        data_dir=tmp_path / "data",
-        secret_box=SecretBox(SECRET),
-    )
-    await ingestor.start()
-    yield World(sessions, ingestor)
-    await ingestor.close()
+    async with running_world(sessions, tmp_path / "data") as world:
+        yield world
 
 
 def routing(world: World) -> RoutingEngine:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,9 @@ from inbox.assignment import Assigner
 from inbox.conversation_changes import Changes, apply_changes
 from inbox.routing_engine import RoutingEngine
 from inbox.routing_models import AssignmentPolicy
-from tests.inbox.routing_world import SECRET, World
-from timeline.crypto import SecretBox
+from tests.inbox.routing_world import World, running_world
 from timeline.db import SessionFactory, session_factory
 from timeline.events import InProcessBus, Subscription, publish_committed
-from timeline.ingest import Ingestor
 from timeline.models import ConversationStatus
 from web.routing_loop import run
 
@@ -42,16 +39,8 @@ def bus() -> InProcessBus:
 async def world(
     sessions: SessionFactory, bus: InProcessBus, tmp_path: Path
 ) -> AsyncIterator[World]:
-    ingestor = Ingestor(
-        sessions,
-        bus,
-        reopen_window=timedelta(days=7),
-        data_dir=tmp_path / "data",
-        secret_box=SecretBox(SECRET),
-    )
-    await ingestor.start()
-    yield World(sessions, ingestor)
-    await ingestor.close()
+    async with running_world(sessions, tmp_path / "data", bus) as world:
+        yield world
 
 
 async def assigned(events: Subscription, conversation_id: uuid.UUID) -> str:
