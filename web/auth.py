@@ -44,6 +44,11 @@ _SESSION_ENDED = "the session has ended: sign in again"
 
 # The channels an agent may see (absent: every channel), set with the user.
 VISIBLE_CHANNELS_KEY: web.RequestKey[frozenset[uuid.UUID]] = web.RequestKey("visible_channels")
+# Published when a user's session ends or a token is revoked: what they opened with it
+# (websockets) is checked again.
+SIGNED_OUT_EVENT = "user.signed_out"
+# The bearer token that authenticated a request (absent for a session cookie).
+TOKEN_ID_KEY: web.RequestKey[uuid.UUID] = web.RequestKey("token_id")
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -106,8 +111,10 @@ async def authenticate(request: web.Request) -> User:
     if cookie is not None:
         check_csrf(request, cookie)
         request[SESSION_COOKIE_KEY] = cookie
-    if owner is not None and owner.use_is_stale(now := utcnow()):
-        await _record_use(request.app[SESSIONS_KEY], owner.token_id, now)
+    if owner is not None:
+        request[TOKEN_ID_KEY] = owner.token_id
+        if owner.use_is_stale(now := utcnow()):
+            await _record_use(request.app[SESSIONS_KEY], owner.token_id, now)
     request[USER_KEY] = user
     return user
 

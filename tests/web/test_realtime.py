@@ -406,3 +406,65 @@ def test_a_slow_client_is_dropped_not_waited_for() -> None:
     assert conn.close_code is None
     conn.offer(None, "c")
     assert conn.close_code == TRY_AGAIN_LATER and conn.dropped.is_set()
+
+
+async def closed_with(ws: WS) -> int:
+    """The close code, after whatever frames were still on their way."""
+    while (message := await ws.receive(timeout=DEADLINE)).type is aiohttp.WSMsgType.TEXT:
+        pass
+    assert message.type is aiohttp.WSMsgType.CLOSE, message
+    return int(message.data)
+
+
+@SQLITE
+async def test_signing_out_and_revoking_a_token_close_what_they_opened(
+    client: Client, agent: ApiUser
+) -> None:
+    user = await make_user(client.app[SESSIONS_KEY])
+    signed_in, cookie = await login(client, user.email)
+    _, other_cookie = await login(client, user.email)
+    assert cookie is not None and other_cookie is not None
+    async with (
+        opened(client, with_cookie(cookie)) as signed_out,
+        opened(client, with_cookie(other_cookie)) as still_in,
+        opened(client, agent) as by_token,
+    ):
+        for ws in (signed_out, still_in, by_token):
+            await hello(ws)
+        ended = await client.delete(
+            "/api/v1/session", headers=with_cookie(cookie, signed_in["csrf_token"])
+        )
+        assert ended.status == 204
+        assert await closed_with(signed_out) == 4401
+        # The user's other session is still good: its socket answers.
+        await still_in.send_json({"type": "ping"})
+        assert (await answer(still_in))["type"] == "pong"
+
+        tokens = await client.get(f"/api/v1/users/{agent.user.id}/tokens", headers=agent.headers)
+        [token] = (await tokens.json())["items"]
+        revoked = await client.delete(
+            f"/api/v1/users/{agent.user.id}/tokens/{token['id']}", headers=agent.headers
+        )
+        assert revoked.status == 204
+        assert await closed_with(by_token) == 4401
+
+
+@SQLITE
+async def test_a_flooding_client_is_refused_not_relayed(
+    client: Client, agent: ApiUser, rows: Rows
+) -> None:
+    conversation = await rows.conversation(await rows.contact("Ann"), await rows.home())
+    typing = {"type": "typing", "conversation_id": str(conversation.id), "typing": True}
+    async with client.app[BUS_KEY].subscribe() as events, opened(client, agent) as ws:
+        await hello(ws)
+        burst = client.app[HUB_KEY].frame_limiter.burst
+        for _ in range(burst + 5):
+            await ws.send_json(typing)
+        await ws.send_json({"type": "ping"})
+        refused = await until(ws, lambda value: value["type"] == "error")
+        assert "too many frames" in refused[-1]["data"]["message"]
+        relayed = 0
+        while (event := await events.get(timeout=1.0)) is not None:
+            relayed += event.type == "conversation.typing"
+        # At most the burst went out on the bus; the rest was dropped at the door.
+        assert 0 < relayed <= burst

@@ -169,6 +169,8 @@ async def logout(request: web.Request) -> web.Response:
     /users/{id}/tokens)."""
     if (cookie := auth.session_cookie(request)) is not None:
         await request.app[SESSION_STORE_KEY].end(cookie)
+        # Its open websockets close too (web/realtime re-checks the user's sessions).
+        await publish(request, _signed_out(auth.current_user(request).id))
     response = respond(request)
     response.del_cookie(COOKIE_NAME, path="/")
     return response
@@ -209,6 +211,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
             raise not_found("no such user")
         stored.password_hash = new_hash
     await request.app[SESSION_STORE_KEY].end_all(user.id, keep=auth.session_cookie(request))
+    await publish(request, _signed_out(user.id))
     return respond(request)
 
 
@@ -422,6 +425,7 @@ async def revoke_token(request: web.Request) -> web.Response:
         )
     if not getattr(result, "rowcount", 0):
         raise not_found("no such token")
+    await publish(request, _signed_out(user_id))
     return respond(request)
 
 
@@ -601,3 +605,8 @@ async def put_channel_members(request: web.Request) -> web.Response:
         membership = await channel_membership(session, channel_id)
     await publish(request, Event("channel.members_changed", {"channel_id": str(channel_id)}))
     return respond(request, ChannelMembersOut.of(channel_id, membership))
+
+
+def _signed_out(user_id: uuid.UUID) -> Event:
+    """A session ended or a token was revoked: what they opened must close."""
+    return Event(auth.SIGNED_OUT_EVENT, {"user_id": str(user_id)})

@@ -41,6 +41,7 @@ class Connection:
         viewer: Viewer,
         *,
         cookie: str | None = None,
+        token_id: uuid.UUID | None = None,
         queue_size: int = SEND_QUEUE_SIZE,
     ) -> None:
         self.id = uuid.uuid4()
@@ -48,6 +49,7 @@ class Connection:
         self.user_id = user_id
         self.viewer = viewer
         self.cookie = cookie  # the session cookie that authenticated it; None for a token
+        self.token_id = token_id  # the bearer token that did; None for a cookie
         self.viewing: set[uuid.UUID] = set()
         self.close_code: int | None = None
         self.dropped = asyncio.Event()

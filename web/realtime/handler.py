@@ -14,7 +14,7 @@ import logging
 from aiohttp import WSMsgType, web
 
 from inbox.models import Role
-from web.auth import VISIBLE_CHANNELS_KEY, authenticate, session_cookie
+from web.auth import TOKEN_ID_KEY, VISIBLE_CHANNELS_KEY, authenticate, session_cookie
 from web.csrf import check_origin
 from web.errors import ApiError
 from web.realtime.audience import Viewer
@@ -29,13 +29,17 @@ from web.realtime.frames import (
     parse_frame,
     server_frame,
 )
-from web.realtime.hub import Hub
+from web.realtime.hub import FRAME_BURST, FRAME_WINDOW_SECONDS, Hub
 from web.realtime.keys import HUB_KEY
 
 logger = logging.getLogger(__name__)
 
 # Sockets one user may hold on one process (tabs, devices); more is a runaway client.
 MAX_CONNECTIONS_PER_USER = 20
+FRAMES_REFUSED = (
+    f"too many frames: at most {FRAME_BURST} every {FRAME_WINDOW_SECONDS:g} seconds;"
+    " this one was dropped"
+)
 # aiohttp pings this often and drops a peer that does not answer in half of it.
 PING_SECONDS = 30.0
 # Frames over MAX_FRAME_BYTES get an error frame; past this, aiohttp closes the socket
@@ -59,7 +63,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
     ws = web.WebSocketResponse(heartbeat=PING_SECONDS, max_msg_size=MAX_MESSAGE_BYTES)
     await ws.prepare(request)
-    conn = Connection(ws, user.id, viewer, cookie=cookie)
+    conn = Connection(ws, user.id, viewer, cookie=cookie, token_id=request.get(TOKEN_ID_KEY))
     writer: asyncio.Task[None] | None = None
     closer: asyncio.Task[None] | None = None
     try:
@@ -97,6 +101,11 @@ async def _read(hub: Hub, conn: Connection) -> None:
             await conn.ws.close(code=UNSUPPORTED_DATA, message=b"text frames only")
             return
         if message.type is not WSMsgType.TEXT:
+            continue
+        if not hub.frame_limiter.hit_now(str(conn.user_id)):
+            # Each frame may become a bus event seen by every process: a client that
+            # floods is refused (it is told, and its frames are dropped) until it slows.
+            conn.offer(None, error_frame(FRAMES_REFUSED))
             continue
         try:
             await handle_frame(hub, conn, parse_frame(message.data))

@@ -19,12 +19,14 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from connectors.webform.ratelimit import MemoryRateLimiter
 from inbox import presence
 from inbox.membership import visible_channels
-from inbox.models import Role, User
+from inbox.models import ApiToken, Role, User
 from timeline.bus_follow import follow
 from timeline.db import SessionFactory
 from timeline.events import Event, EventBus, event_order, publish_committed
+from web.auth import SIGNED_OUT_EVENT
 from web.realtime.audience import (
     COLLISION,
     TYPING,
@@ -51,7 +53,11 @@ INBOX_SIZE = 10_000
 MEMBERSHIP_EVENTS = frozenset(
     {"channel.members_changed", "team.created", "team.updated", "team.deleted"}
 )
+# A user's sockets may send FRAME_BURST frames at once, then that many per window.
+FRAME_BURST = 60
+FRAME_WINDOW_SECONDS = 10.0
 ASSIGNED = "conversation.assigned"
+_USER_CHANGES = frozenset({"user.updated", SIGNED_OUT_EVENT})
 PRESENCE_CHANGED = "presence.changed"
 _GAP = None  # in the inbox: the bus was lost for a while
 
@@ -88,6 +94,8 @@ class Hub:
         self._recheck: set[uuid.UUID] = set()
         self._refresh_all = False
         self._releasing: set[asyncio.Future[None]] = set()
+        # Frames a user's sockets may send (web/realtime/handler.py), across their tabs.
+        self.frame_limiter = MemoryRateLimiter(FRAME_BURST, FRAME_WINDOW_SECONDS)
 
     # --- connections --------------------------------------------------------------------
 
@@ -308,7 +316,7 @@ class Hub:
         if event.type in MEMBERSHIP_EVENTS:
             self._refresh_all = True
             self._wake.set()
-        elif event.type == "user.updated" and (user_id := id_in(data, "user_id")) is not None:
+        elif event.type in _USER_CHANGES and (user_id := id_in(data, "user_id")) is not None:
             self._recheck.add(user_id)  # only users connected here are looked at
             self._wake.set()
 
@@ -420,6 +428,10 @@ class Hub:
                     conn.viewer.channels = channels
 
     async def _session_holds(self, conn: Connection) -> bool:
+        """Whether what opened the socket still stands: its session, or its token."""
+        if conn.token_id is not None:
+            async with self._read_sessions() as session:
+                return await session.get(ApiToken, conn.token_id) is not None
         if conn.cookie is None or self._session_user is None:
             return True
         return bool(await self._session_user(conn.cookie) == conn.user_id)
@@ -427,6 +439,8 @@ class Hub:
 
 def frames_of(event: Event) -> list[str]:
     """The frames a bus event becomes (serialized once for every receiver)."""
+    if event.type == SIGNED_OUT_EVENT:
+        return []  # for the hubs only: the sockets it concerns are closed
     frames = [server_frame(event.type, event.data, event.id)]
     if event.type == "conversation.updated" and ASSIGNED in (event.data.get("changes") or ()):
         data = {
