@@ -43,6 +43,8 @@ EVENT_KINDS: dict[str, str] = {
     "form.submitted": "a web form was submitted",
     "task.due": "a follow-up task became due",
     "sla.breached": "a conversation breached an SLA target",
+    "routing.rule_fired": "a routing rule acted on a customer's message",
+    "routing.escalated": "a routing rule escalated a conversation to another team",
 }
 
 

@@ -13,6 +13,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from hypothesis import given
 from hypothesis import strategies as st
 
+from inbox.routing_actions import ESCALATED
+from inbox.routing_engine import RULE_FIRED
 from inbox.webhook_address import AddressRefused, PublicResolver, is_public, url_problem
 from inbox.webhook_kinds import ALL, EVENT_KINDS, wants
 from inbox.webhook_signing import new_secret, signature_header, verify
@@ -86,6 +88,7 @@ def test_kinds_and_wildcard() -> None:
     assert {"form.submitted", "task.due", "sla.breached", "conversation.assigned"} <= set(
         EVENT_KINDS
     )
+    assert {RULE_FIRED, ESCALATED} <= set(EVENT_KINDS)
     assert wants([ALL], "anything.new")
     assert wants(["message.sent"], "message.sent") and not wants(["message.sent"], "note.added")
 
