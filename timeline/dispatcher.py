@@ -223,10 +223,12 @@ class Dispatcher:
                 self._wakeup.clear()
                 handled = 0
                 try:
+                    # Claims first: a reply that woke us is on its way while the
+                    # housekeeping runs.
+                    handled += await self._fill(self.concurrency)
                     if loop.time() >= housekeeping_due:
                         housekeeping_due = loop.time() + idle_interval
                         handled += await self._housekeeping()
-                    handled += await self._fill(self.concurrency)
                 except Exception:
                     # The database is unreachable (each job's own failures are recorded by
                     # its task, bus failures are logged there): wait and try again.
