@@ -25,9 +25,10 @@ inbox/report_models.py for the indexes and for why nothing is pre-aggregated).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -46,9 +47,12 @@ from sqlalchemy import (
     extract,
     false,
     func,
+    literal,
     null,
     or_,
     select,
+    text,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,14 +61,20 @@ from inbox.metric_models import ConversationMetric, MetricKind, SlaClock, SlaTar
 from inbox.models import User
 from inbox.report_period import Period
 from inbox.report_stats import MICROS, PERCENTILES, Ranked, Stats
+from timeline.db import SessionFactory
 from timeline.models import Base, Channel, Conversation, Direction, Message, MessageKind
 
 Grouping = Literal["agent", "team", "channel", "label", "none"]
 GROUPINGS: tuple[Grouping, ...] = ("agent", "team", "channel", "label", "none")
+# Groupings in which every row belongs to exactly one group.
+ADDITIVE: tuple[Grouping, ...] = ("agent", "team", "channel")
 LABELS_TABLE = "conversation_labels"
 TEAMS_TABLE = "teams"
 CLOCKS = ("wall", "business")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# At most this many of a report's statements (connections) at once; an agent report has
+# six (three kinds of span, opened, messages, SLA).
+CONCURRENCY = 6
 QUARTER_HOUR = 900  # seconds; every timezone in use today is offset by a multiple of it
 
 
@@ -294,14 +304,18 @@ def _micros(value: SQLColumnExpression[Any]) -> ColumnElement[int]:
     return cast(func.round(value * MICROS), BigInteger)
 
 
+# (group key, kind, clock) -> the ranks a group's percentiles need
+Ranks = dict[tuple[str | None, str, str], Ranked]
+
+
 async def _ranked_windows(
     session: AsyncSession, period: Period, grouping: Grouping, scope: Scope
-) -> dict[tuple[str | None, str, str], Ranked]:
+) -> Ranks:
     """SQLite: ranks by window functions, one query per clock; only the rows at the
     percentile ranks come back."""
     key = _key(grouping, _METRIC_KEYS)
     partition = (ConversationMetric.kind, *((key,) if key is not None else ()))
-    result: dict[tuple[str | None, str, str], Ranked] = {}
+    result: Ranks = {}
     for clock in CLOCKS:
         value = _metric_value(clock)
         inner = select(
@@ -329,14 +343,25 @@ async def _ranked_windows(
 
 
 async def _ranked_arrays(
-    session: AsyncSession, period: Period, grouping: Grouping, scope: Scope
-) -> dict[tuple[str | None, str, str], Ranked]:
+    session: AsyncSession,
+    period: Period,
+    grouping: Grouping,
+    scope: Scope,
+    *,
+    kind: str,
+    totals: bool,
+) -> tuple[Ranks, Ranks]:
     """PostgreSQL: one grouped pass; each group's values are sorted into an array (an
     aggregate, cheaper than ranking every row with a window) and only the elements at
     the percentile ranks are returned. The same ranks as the SQLite path, so the same
-    figures."""
+    figures.
+
+    With `totals` (an additive grouping) the same pass also yields the totals, as a
+    second grouping set told apart by GROUPING(): one scan and sort of the period's
+    spans instead of two. Returns (groups, totals)."""
     key = _key(grouping, _METRIC_KEYS)
     columns: list[Any] = [ConversationMetric.kind, key if key is not None else null()]
+    columns.append(func.grouping(key) if totals and key is not None else literal(0))
     for clock in CLOCKS:
         value = _metric_value(clock)
         present = value.is_not(None)
@@ -350,13 +375,24 @@ async def _ranked_arrays(
             columns += [ordered[low], ordered[low + 1]]
     statement = _metric_rows(
         select(*columns).select_from(ConversationMetric), period, grouping, scope
-    ).group_by(ConversationMetric.kind, *((key,) if key is not None else ()))
-    result: dict[tuple[str | None, str, str], Ranked] = {}
+    ).where(ConversationMetric.kind == kind)
+    if key is None:
+        statement = statement.group_by(ConversationMetric.kind)
+    elif totals:
+        statement = statement.group_by(
+            func.grouping_sets(
+                tuple_(ConversationMetric.kind, key), tuple_(ConversationMetric.kind)
+            )
+        )
+    else:
+        statement = statement.group_by(ConversationMetric.kind, key)
+    groups: Ranks = {}
+    overall: Ranks = {}
     width = 2 + 2 * len(PERCENTILES)
     for row in await session.execute(statement):
-        kind, g = row[0], _group_key(row[1])
+        kind, g, is_total = row[0], _group_key(row[1]), bool(row[2])
         for i, clock in enumerate(CLOCKS):
-            n, us, *values = row[2 + i * width : 2 + (i + 1) * width]
+            n, us, *values = row[3 + i * width : 3 + (i + 1) * width]
             if not n:
                 continue
             ranked = Ranked(count=n, micros=int(us))
@@ -367,8 +403,8 @@ async def _ranked_arrays(
                 ranked.values[rank] = float(low)
                 if high is not None:
                     ranked.values[rank + 1] = float(high)
-            result[(g, kind, clock)] = ranked
-    return result
+            (overall if is_total else groups)[(g, kind, clock)] = ranked
+    return groups, overall
 
 
 async def _sla(
@@ -405,35 +441,112 @@ async def _sla(
     }
 
 
-async def _figures(
-    session: AsyncSession,
+# A unit of work: one statement on the session it is given, its results written into
+# the report's figures. Units do not depend on each other, so on PostgreSQL each runs on
+# its own connection at the same time (`_run`).
+Job = Callable[[AsyncSession], Awaitable[None]]
+
+
+def _put_times(figures: defaultdict[str | None, Figures], ranks: Ranks) -> None:
+    for (g, kind, clock), ranked in ranks.items():
+        figures[g].times[kind][clock] = ranked.stats()
+        if clock == "wall" and kind == MetricKind.RESOLUTION.value:
+            figures[g].conversations_resolved = ranked.count
+
+
+def _times_jobs(
+    into: defaultdict[str | None, Figures],
+    totals: defaultdict[str | None, Figures] | None,
+    period: Period,
+    grouping: Grouping,
+    scope: Scope,
+    postgres: bool,
+) -> list[Job]:
+    """The span statements: the groups' times into `into` and, with `totals`, the
+    totals' (under key None) as well. PostgreSQL: one statement per kind of span, which
+    read disjoint ranges of the (kind, ended_at) index and so run side by side."""
+    if not postgres:
+
+        async def windows(session: AsyncSession) -> None:
+            _put_times(into, await _ranked_windows(session, period, grouping, scope))
+
+        if totals is None:
+            return [windows]
+        return [windows, *_times_jobs(totals, None, period, "none", scope, postgres)]
+
+    with_totals = totals is not None and grouping in ADDITIVE
+
+    def of_kind(kind: str) -> Job:
+        async def arrays(session: AsyncSession) -> None:
+            groups, overall = await _ranked_arrays(
+                session, period, grouping, scope, kind=kind, totals=with_totals
+            )
+            _put_times(into, groups)
+            if totals is not None:
+                _put_times(totals, overall)
+
+        return arrays
+
+    jobs = [of_kind(kind.value) for kind in MetricKind]
+    if totals is not None and not with_totals:
+        jobs += _times_jobs(totals, None, period, "none", scope, postgres)
+    return jobs
+
+
+def _count_jobs(
+    into: defaultdict[str | None, Figures],
     period: Period,
     grouping: Grouping,
     scope: Scope,
     now: datetime,
-    *,
-    counts: bool = True,
-) -> dict[str | None, Figures]:
-    """The figures per group; without `counts`, only the times (and resolutions)."""
-    figures: defaultdict[str | None, Figures] = defaultdict(Figures)
-    dialect = (await session.connection()).dialect.name
-    ranked_by = _ranked_arrays if dialect == "postgresql" else _ranked_windows
-    for (g, kind, clock), ranked in (await ranked_by(session, period, grouping, scope)).items():
-        figures[g].times[kind][clock] = ranked.stats()
-        if clock == "wall" and kind == MetricKind.RESOLUTION.value:
-            figures[g].conversations_resolved = ranked.count
-    if not counts:
-        return figures
-    for g, n in (await _opened(session, period, grouping, scope)).items():
-        figures[g].conversations_opened = n
-    for (g, direction), n in (await _messages(session, period, grouping, scope)).items():
-        if direction == Direction.IN.value:
-            figures[g].messages_in = n
-        else:
-            figures[g].messages_out = n
-    for (g, target), attainment in (await _sla(session, period, grouping, scope, now)).items():
-        figures[g].sla[target] = attainment
-    return figures
+) -> list[Job]:
+    """Conversations opened, messages in and out, SLA attainment, per group."""
+
+    async def opened(session: AsyncSession) -> None:
+        for g, n in (await _opened(session, period, grouping, scope)).items():
+            into[g].conversations_opened = n
+
+    async def messages(session: AsyncSession) -> None:
+        for (g, direction), n in (await _messages(session, period, grouping, scope)).items():
+            if direction == Direction.IN.value:
+                into[g].messages_in = n
+            else:
+                into[g].messages_out = n
+
+    async def sla(session: AsyncSession) -> None:
+        for (g, target), attainment in (await _sla(session, period, grouping, scope, now)).items():
+            into[g].sla[target] = attainment
+
+    return [opened, messages, sla]
+
+
+async def _run(session: AsyncSession, sessions: SessionFactory | None, jobs: list[Job]) -> None:
+    """Every job: at the same time, each on its own session from `sessions`, or one after
+    another on `session` (SQLite, a file read inside this process: nothing to gain; or
+    without a factory). Reads are READ COMMITTED either way, so each statement always saw its own
+    snapshot: running them apart changes no guarantee."""
+    if sessions is None:
+        for job in jobs:
+            await job(session)
+        return
+
+    limit = asyncio.Semaphore(CONCURRENCY)
+
+    async def alone(job: Job) -> None:
+        async with limit, sessions() as own:
+            # The statements already share the cores between them; a statement's own
+            # parallel workers on top only competed with its siblings (measured: slower).
+            await own.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+            await job(own)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(alone(job))
+    except ExceptionGroup as failed:
+        # The siblings are cancelled by now; the caller sees the (first) error itself, as
+        # it would one after another, not a group.
+        raise failed.exceptions[0] from None
 
 
 # --- group names ------------------------------------------------------------------------------
@@ -520,20 +633,39 @@ async def summary(
     scope: Scope,
     *,
     now: datetime | None = None,
+    sessions: SessionFactory | None = None,
 ) -> Summary:
-    """The summary report; GroupingUnavailable when `grouping` cannot be answered."""
+    """The summary report; GroupingUnavailable when `grouping` cannot be answered.
+
+    With `sessions` (read sessions of the same database) the statements run at the same
+    time on PostgreSQL, each on its own connection; `session` still reads the names."""
     check_grouping(grouping)
     now = now or datetime.now(UTC)
+    # From the bind, not a connection: `session` holds none while the jobs wait for theirs.
+    postgres = session.get_bind().dialect.name == "postgresql"
     # Every row counts in exactly one agent, team or channel group, so their counts add
     # up to the totals; label groups overlap (two labels, two groups), and no percentile
-    # adds up: those are computed over everything again.
-    additive = grouping not in ("label", "none")
-    totals = (await _figures(session, period, "none", scope, now, counts=not additive)).get(
-        None, Figures()
-    )
+    # adds up: those are computed over everything again (on PostgreSQL in the groups'
+    # own statement, as a second grouping set).
+    additive = grouping in ADDITIVE
+    grouped: defaultdict[str | None, Figures] = defaultdict(Figures)
+    overall: defaultdict[str | None, Figures] = defaultdict(Figures)
+    if grouping == "none":
+        jobs = [
+            *_times_jobs(overall, None, period, "none", scope, postgres),
+            *_count_jobs(overall, period, "none", scope, now),
+        ]
+    else:
+        jobs = [
+            *_times_jobs(grouped, overall, period, grouping, scope, postgres),
+            *_count_jobs(grouped, period, grouping, scope, now),
+        ]
+        if not additive:
+            jobs += _count_jobs(overall, period, "none", scope, now)
+    await _run(session, sessions if postgres else None, jobs)
+    totals = overall.get(None, Figures())
     if grouping == "none":
         return Summary(period, grouping, [], totals)
-    grouped = await _figures(session, period, grouping, scope, now)
     if additive:
         _add_counts(totals, grouped.values())
     names = await _known_groups(session, grouping, scope)

@@ -47,8 +47,11 @@ async def _summary(request: web.Request) -> Summary:
     query = parse_query(request, SummaryQuery)
     span = _period(query)
     try:
-        async with request.app[READ_SESSIONS_KEY]() as session:
-            return await summary(session, span, query.group_by, _scope(request, query))
+        sessions = request.app[READ_SESSIONS_KEY]
+        async with sessions() as session:
+            return await summary(
+                session, span, query.group_by, _scope(request, query), sessions=sessions
+            )
     except GroupingUnavailable as err:
         raise validation_failed({"group_by": str(err)}) from err
 
