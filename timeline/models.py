@@ -394,6 +394,10 @@ class Conversation(Base):
         Index("ix_conversations_contact", "contact_id", "last_activity_at"),
         Index("ix_conversations_channel_activity", "channel_id", "last_activity_at"),
         Index("ix_conversations_assignee_status", "assignee_id", "status"),
+        # The conversation list with no status filter (everything, or an agent's own),
+        # newest activity first: read in index order instead of sorting every row.
+        Index("ix_conversations_activity", "last_activity_at", "id"),
+        Index("ix_conversations_assignee_activity", "assignee_id", "last_activity_at", "id"),
         Index("ix_conversations_last_inbound", "last_inbound_at", "contact_id"),
         Index("ix_conversations_last_outbound", "last_outbound_at", "contact_id"),
         # At most one unresolved conversation per thread of a contact on a channel:
