@@ -131,7 +131,9 @@ async def database(server_url: str, size: Size, keep: bool) -> tuple[str, People
                 filled = await connection.fetchval("SELECT count(*) FROM conversations")
                 if filled and filled >= size.conversations:
                     print(f"reusing the kept database {name} ({filled} conversations)")
-                    return url, await people_of(connection), True
+                    people = await people_of(connection)
+                    await _upgrade(url)  # migrations added since it was kept
+                    return url, people, True
             finally:
                 await connection.close()
             await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
@@ -144,11 +146,7 @@ async def database(server_url: str, size: Size, keep: bool) -> tuple[str, People
         print(f"PostgreSQL server: {version}, {', '.join(settings)}")
     finally:
         await admin.close()
-    engine = create_engine(url)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
+    await _upgrade(url)
     now = datetime.now(UTC).replace(microsecond=0)
     print(
         f"generating {size.conversations} conversations, {size.messages} messages, "
@@ -164,6 +162,14 @@ async def database(server_url: str, size: Size, keep: bool) -> tuple[str, People
     print(f"    generated in {time.perf_counter() - started:.1f} s (COPY, then VACUUM ANALYZE):")
     print("    " + ", ".join(f"{table} {count}" for table, count in sizes.items()), flush=True)
     return url, people, False
+
+
+async def _upgrade(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
 
 
 async def point_sms_at(url: str, people: People, api_base_url: str) -> None:
