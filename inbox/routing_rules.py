@@ -117,7 +117,7 @@ class TextCondition(_Part):
         return self
 
 
-class AttributeCondition(_Part):
+class ContactAttributeCondition(_Part):
     """A custom attribute of the contact equals or contains a value, or is set."""
 
     type: Literal["contact_attribute"]
@@ -126,7 +126,7 @@ class AttributeCondition(_Part):
     value: Annotated[CleanText, Field(max_length=MAX_VALUE)] | None = None
 
     @model_validator(mode="after")
-    def _value_given(self) -> AttributeCondition:
+    def _value_given(self) -> ContactAttributeCondition:
         if self.operator == "is_set" and self.value is not None:
             raise ValueError('value: not used with "is_set"')
         if self.operator != "is_set" and not self.value:
@@ -161,7 +161,7 @@ class LanguageCondition(_Part):
 Condition = Annotated[
     ChannelCondition
     | TextCondition
-    | AttributeCondition
+    | ContactAttributeCondition
     | StageCondition
     | BusinessHoursCondition
     | LanguageCondition,
@@ -285,7 +285,7 @@ def _attribute_text(value: Any) -> str:
     return str(value)
 
 
-def _attribute_holds(condition: AttributeCondition, attributes: Mapping[str, Any]) -> bool:
+def _attribute_holds(condition: ContactAttributeCondition, attributes: Mapping[str, Any]) -> bool:
     value = attributes.get(condition.key)
     if value is None:
         return False
@@ -327,7 +327,7 @@ def holds(condition: Condition, facts: Facts) -> bool:
         return facts.channel_id in condition.channel_ids
     if isinstance(condition, TextCondition):
         return _text_holds(condition, facts.text)
-    if isinstance(condition, AttributeCondition):
+    if isinstance(condition, ContactAttributeCondition):
         return _attribute_holds(condition, facts.attributes)
     if isinstance(condition, StageCondition):
         return facts.stage in condition.stages

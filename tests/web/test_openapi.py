@@ -176,3 +176,11 @@ async def test_path_parameters_are_uuids_only_when_they_are_ids(client: Client) 
         "type": "string",
         "format": "uuid",
     }
+
+
+async def test_no_two_models_share_a_schema_name(client: Client) -> None:
+    # Two models of one name get module-qualified names ("inbox__x__Name"): a client
+    # generator would then see unstable, internal names.
+    names = list((await document(client))["components"]["schemas"])
+    assert len(names) > 100
+    assert [name for name in names if "__" in name] == []
