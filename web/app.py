@@ -68,6 +68,7 @@ from web.sessions import account_state
 from web.settings import Settings
 from web.sla_loop import sla_watch
 from web.snooze_loop import snooze_waker
+from web.ui import add_ui
 from web.webhook_loop import webhook_delivery
 
 logger = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Appl
     if "web" in roles:
         app.cleanup_ctx.append(realtime)
         add_realtime_routes(app)
+        add_ui(app)
 
     app.router.add_get("/healthz", healthz)
     # Channels come and go while the app runs, so their webhooks are served by one route
