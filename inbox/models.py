@@ -36,6 +36,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The interface language the user chose (a code of web/ui/languages.py); None: the
+    # browser's Accept-Language decides.
+    language: Mapped[str | None] = mapped_column(String(16))
 
 
 class ApiToken(Base):

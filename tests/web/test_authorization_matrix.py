@@ -91,6 +91,7 @@ TABLE: dict[str, Expect] = {
     "POST /session": ALL,
     "GET /session": ALL,
     "DELETE /session": ALL,
+    "PATCH /session": ALL,
     "POST /session/password": ALL,
     "GET /users": ALL,
     "POST /users": ADMIN,
@@ -162,6 +163,7 @@ BODIES: dict[str, Any] = {
     "PATCH /notes/{id}": {"text": "edited"},
     "POST /conversations/{id}/messages": {"text": "a note", "private": True},
     "POST /canned-responses": {"short_code": "mine", "title": "Mine", "text": "Hello"},
+    "PATCH /session": {"language": "fa"},
 }
 # Rows deleted for real; other DELETEs name an unknown id so that later rows keep their data.
 DELETED = ("notes", "tasks", "conversations", "contacts")

@@ -15,6 +15,7 @@ from inbox.models import ApiToken, Role, User
 from inbox.teams import TeamView
 from inbox.users import MAX_PASSWORD_LENGTH
 from web.api.schemas import Input, Text
+from web.ui.languages import LanguageCode
 
 MAX_IDS = 1000
 MAX_NAME_LENGTH = 200  # users.name, teams.name, api_tokens.name
@@ -84,6 +85,20 @@ class SessionOut(BaseModel):
     expires_at: datetime | None = Field(
         description="when the session ends at the latest (it ends sooner when idle)"
     )
+
+
+class SessionPreferencesIn(Input):
+    """The signed-in user's own preferences."""
+
+    language: LanguageCode | None = Field(
+        description="the interface language; null: follow the browser's Accept-Language"
+    )
+
+
+class SessionPreferencesOut(BaseModel):
+    """The signed-in user's own preferences."""
+
+    language: LanguageCode | None
 
 
 # --- users and tokens ------------------------------------------------------------------------

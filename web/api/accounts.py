@@ -4,6 +4,7 @@
 |---|---|
 | POST /session | anyone: sign in |
 | GET/DELETE /session, POST /session/password | the user: who am I, sign out, new password |
+| PATCH /session | the user: their own preferences (interface language) |
 | GET /users, GET /users/{id} | everyone (agents assign and mention colleagues) |
 | POST /users, PATCH /users/{id} | admins (users are deactivated, never deleted) |
 | GET/POST /users/{id}/tokens, DELETE .../{token_id} | admins, and users for their own |
@@ -53,6 +54,8 @@ from web.api.account_schemas import (
     LoginIn,
     PasswordChangeIn,
     SessionOut,
+    SessionPreferencesIn,
+    SessionPreferencesOut,
     TeamCreate,
     TeamOut,
     TeamUpdate,
@@ -174,6 +177,25 @@ async def logout(request: web.Request) -> web.Response:
     response = respond(request)
     response.del_cookie(COOKIE_NAME, path="/")
     return response
+
+
+@routes.route(
+    "PATCH",
+    "/session",
+    summary="Set one's own preferences (interface language)",
+    body=SessionPreferencesIn,
+    response=SessionPreferencesOut,
+)
+async def update_preferences(request: web.Request) -> web.Response:
+    """Set the signed-in user's interface language (null: the browser's choice)."""
+    user = auth.current_user(request)
+    body = await parse_body(request, SessionPreferencesIn)
+    async with request.app[SESSIONS_KEY]() as session, session.begin():
+        stored = await session.get(User, user.id, with_for_update=True)
+        if stored is None:
+            raise not_found("no such user")
+        stored.language = body.language
+    return respond(request, SessionPreferencesOut(language=body.language))
 
 
 @routes.route(

@@ -1,10 +1,46 @@
 """The agent web app served at / (issue 10): server-rendered pages, small JavaScript
-modules, the websocket for live updates."""
+modules, the websocket for live updates.
+
+| route | what |
+|---|---|
+| GET / | to /inbox |
+| GET, POST /login | sign in (`?next=` a local path) |
+| POST /logout | sign out (the form's CSRF token) |
+| GET /account, POST /account/password, POST /account/language | the user's account |
+| GET /inbox?view=<key> | the three-pane app on a view of the conversation list |
+| GET /conversations/{id} | the same, with one conversation open |
+| GET /static/<version>/<path> | static files (web/ui/assets.py) |
+
+How the pieces fit, and how to add a page: web/ui/README.md.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from web.ui import app_pages, auth_pages
+from web.ui.assets import PREFIX, scan, static_handler
+from web.ui.i18n import load_translators
+from web.ui.keys import ASSETS_KEY, TRANSLATORS_KEY
+from web.ui.render import setup_templates
+from web.ui.security import page_middleware
+
 
 def add_ui(app: web.Application) -> None:
     """Registers the pages and static files of the web app (web role)."""
+    assets = scan()
+    app[ASSETS_KEY] = assets
+    app[TRANSLATORS_KEY] = load_translators()
+    setup_templates(app)
+    app.middlewares.append(page_middleware)
+    router = app.router
+    router.add_get(PREFIX + "/{version}/{path:.+}", static_handler(assets))
+    router.add_get("/", app_pages.root)
+    router.add_get("/login", auth_pages.login_form)
+    router.add_post("/login", auth_pages.login)
+    router.add_post("/logout", auth_pages.logout)
+    router.add_get("/account", auth_pages.account)
+    router.add_post("/account/password", auth_pages.change_password)
+    router.add_post("/account/language", auth_pages.set_language)
+    router.add_get("/inbox", app_pages.inbox)
+    router.add_get("/conversations/{id}", app_pages.conversation)
