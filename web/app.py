@@ -30,6 +30,7 @@ from web.api import (
     contacts,
     conversations,
     crm,
+    directory,
     forms,
     metrics,
     notifications,
@@ -37,7 +38,9 @@ from web.api import (
     personal_data,
     reports,
     routing,
+    search,
     segments,
+    thread,
     workflow,
 )
 from web.auth import auth_middleware
@@ -137,6 +140,9 @@ def create_app(settings: Settings, *, roles: frozenset[str] = ROLES) -> web.Appl
             routing.routes,
             canned.routes,
             notifications.routes,
+            search.routes,
+            thread.routes,
+            directory.routes,
             openapi_routes,
         ],
     )

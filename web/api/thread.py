@@ -1,0 +1,7 @@
+"""Message files and retries for the agent app (issue 10)."""
+
+from __future__ import annotations
+
+from web.openapi import ApiRoutes
+
+routes = ApiRoutes("thread")
