@@ -257,7 +257,9 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
 def _wake_for_replies(dispatcher: Dispatcher, event: Event) -> None:
     data = event.data
     outbound = event.type == "message.created" and data.get("direction") == "out"
-    if outbound and not data.get("private"):
+    # An agent's retry of a failed reply puts it back in the queue.
+    retried = event.type == "message.delivery" and data.get("state") == "queued"
+    if (outbound and not data.get("private")) or retried:
         dispatcher.wake()
 
 
