@@ -94,6 +94,7 @@ async def test_security_and_parameters(client: Client) -> None:
         "priority",
         "unread",
         "participant",
+        "sort",
     }
     limit = next(p for p in listing["parameters"] if p["name"] == "limit")
     assert limit["schema"]["maximum"] == 200 and limit["schema"]["default"] == 50

@@ -13,10 +13,11 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.registry import spec_for
@@ -37,7 +38,15 @@ from inbox.reply_channels import NO_CHANNEL, check_reply_channel, reply_channels
 from inbox.workflow_models import ConversationLabel, ConversationParticipant, ConversationRead
 from timeline.events import Event
 from timeline.files import store_blob
-from timeline.models import Attachment, Channel, Conversation, Message, TimelineEvent, utcnow
+from timeline.models import (
+    Attachment,
+    Channel,
+    Conversation,
+    Message,
+    TimelineEvent,
+    UTCDateTime,
+    utcnow,
+)
 from timeline.outbox import (
     OutboundFile,
     UnknownConversation,
@@ -69,6 +78,11 @@ routes = ApiRoutes(tag="conversations")
 # conversation's: the timeline shows the switch (issue 9 item 4).
 SWITCHED = "reply.channel_switched"
 
+# Longest waiting first: conversations nobody has to answer (no `waiting_since`) sort
+# after every waiting one, as if they had started waiting at the end of time.
+NOT_WAITING = datetime(9999, 1, 1, tzinfo=UTC)
+_WAITING = func.coalesce(Conversation.waiting_since, literal(NOT_WAITING, UTCDateTime()))
+
 
 @routes.route(
     "GET",
@@ -82,10 +96,14 @@ async def list_conversations(request: web.Request) -> web.Response:
     query = parse_query(request, ConversationQuery)
     user = auth.current_user(request)
     statement = _filtered(select(Conversation), query, user.id)
-    statement = statement.order_by(
-        Conversation.last_activity_at.desc(), Conversation.id.desc()
-    ).limit(query.limit + 1)
-    position = after(Conversation.last_activity_at, Conversation.id, query.keyset, descending=True)
+    waiting = query.sort == "waiting"
+    at = _WAITING if waiting else Conversation.last_activity_at
+    if waiting:
+        statement = statement.order_by(at.asc(), Conversation.id.asc())
+    else:
+        statement = statement.order_by(at.desc(), Conversation.id.desc())
+    statement = statement.limit(query.limit + 1)
+    position = after(at, Conversation.id, query.keyset, descending=not waiting)
     if position is not None:
         statement = statement.where(position)
     if (visible := auth.visible_channel_ids(request)) is not None:
@@ -93,7 +111,12 @@ async def list_conversations(request: web.Request) -> web.Response:
     async with request.app[READ_SESSIONS_KEY]() as session:
         rows = (await session.scalars(statement)).all()
         page, next_cursor = cut(
-            rows, query.limit, lambda row: Keyset(at=row.last_activity_at, id=row.id)
+            rows,
+            query.limit,
+            lambda row: Keyset(
+                at=(row.waiting_since or NOT_WAITING) if waiting else row.last_activity_at,
+                id=row.id,
+            ),
         )
         items = await conversation_outs(session, page, user.id)
     return respond(request, Page[ConversationOut](items=items, next_cursor=next_cursor))

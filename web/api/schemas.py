@@ -568,6 +568,11 @@ class ConversationQuery(PageQuery):
         description="true: has messages the requesting user has not read; false: has none",
     )
     participant: uuid.UUID | None = Field(default=None, description="followed by this user")
+    sort: Literal["last_activity", "waiting"] = Field(
+        default="last_activity",
+        description="`last_activity`: most recent activity first; `waiting`: the customer "
+        "waiting longest for an answer first (`waiting_since`), those not waiting last",
+    )
 
 
 class MessageQuery(PageQuery):
