@@ -154,6 +154,13 @@ TABLE: dict[str, Expect] = {
     "GET /notifications/unread-count": ALL,
     "POST /notifications/{id}/read": ALL,
     "POST /notifications/read-all": ALL,
+    "GET /directory/users": ALL,  # per channel: tests/web/test_api_directory.py
+    "GET /directory/teams": ALL,
+    "GET /search": ALL,  # visibility: tests/web/test_api_search.py
+    "GET /conversations/counts": ALL,
+    "GET /conversations/previews": ALL,
+    "GET /attachments/{id}": SCOPED,  # through its message: tests/web/test_api_thread.py
+    "POST /messages/{id}/retry": SCOPED,
 }
 
 # Valid bodies where an empty one would be refused before the checks this test is about,
