@@ -93,7 +93,7 @@ def test_form_checks(context: BrowserContext, live_server: LiveServer, agent: Us
     """next= only to a local path; Origin and CSRF on the forms; the login limiter."""
     request = context.request
     origin = {"Origin": live_server.base_url}
-    good = {"email": agent.email, "password": PASSWORD}
+    good: dict[str, str | float | bool] = {"email": agent.email, "password": PASSWORD}
     for target, expected in [
         ("https://evil.example/", "/inbox"),
         ("//evil.example/x", "/inbox"),
@@ -119,7 +119,7 @@ def test_form_checks(context: BrowserContext, live_server: LiveServer, agent: Us
     assert signed_in.status == 200  # still signed in after the refused posts
 
     # The limiter: after 3 failures from this address, even the right password waits.
-    wrong = {"email": agent.email, "password": "nope-nope"}
+    wrong: dict[str, str | float | bool] = {"email": agent.email, "password": "nope-nope"}
     for _ in range(3):
         assert request.post("/login", form=wrong, headers=origin).status == 401
     limited = request.post("/login", form=good, headers=origin, max_redirects=0)

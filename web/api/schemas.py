@@ -351,6 +351,7 @@ class MessageOut(BaseModel):
 
     id: uuid.UUID
     conversation_id: uuid.UUID
+    channel_id: uuid.UUID = Field(description="the channel it came in or went out on")
     direction: Literal["in", "out"]
     kind: str
     private: bool
@@ -379,6 +380,7 @@ class MessageOut(BaseModel):
         return cls(
             id=row.id,
             conversation_id=row.conversation_id,
+            channel_id=row.channel_id,
             direction="in" if row.direction == "in" else "out",
             kind=row.kind,
             private=row.private,

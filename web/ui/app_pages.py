@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.account_models import Team, TeamMember
 from inbox.models import Role, User
 from inbox.workflow_models import ConversationLabel
-from timeline.models import Channel, Conversation
+from timeline.models import Channel, Contact, Conversation, Identity
 from web.auth import VISIBLE_CHANNELS_KEY
 from web.keys import READ_SESSIONS_KEY, USER_KEY
 from web.ui.render import render, translator_of
@@ -85,13 +85,45 @@ async def sidebar_views(
     return views
 
 
+@dataclass(frozen=True, slots=True)
+class Heading:
+    """What the conversation header shows before its script runs: the contact's name (or
+    first identity) and the channel's name and kind."""
+
+    contact: str | None
+    channel: str | None
+    channel_kind: str | None
+
+
+async def conversation_heading(session: AsyncSession, conversation: Conversation) -> Heading:
+    """The header's contact and channel of `conversation`."""
+    contact = await session.get(Contact, conversation.contact_id)
+    channel = await session.get(Channel, conversation.channel_id)
+    shown = contact.name if contact is not None else None
+    if not shown:
+        shown = await session.scalar(
+            select(Identity.value)
+            .where(Identity.contact_id == conversation.contact_id)
+            .order_by(Identity.created_at, Identity.id)
+            .limit(1)
+        )
+    return Heading(
+        contact=shown or None,
+        channel=channel.name if channel is not None else None,
+        channel_kind=channel.kind if channel is not None else None,
+    )
+
+
 async def _app_page(
     request: web.Request, *, pane: str, conversation: Conversation | None = None
 ) -> web.Response:
     user: User = request[USER_KEY]
     visible = request.get(VISIBLE_CHANNELS_KEY)
+    heading = None
     async with request.app[READ_SESSIONS_KEY]() as session:
         views = await sidebar_views(session, user, visible, translator_of(request).gettext)
+        if conversation is not None:
+            heading = await conversation_heading(session, conversation)
     wanted = request.query.get("view", DEFAULT_VIEW)
     current = next((v for v in views if v.key == wanted), None) or next(
         v for v in views if v.key == DEFAULT_VIEW
@@ -99,7 +131,13 @@ async def _app_page(
     return render(
         request,
         "inbox.html",
-        {"views": views, "view": current, "pane": pane, "conversation": conversation},
+        {
+            "views": views,
+            "view": current,
+            "pane": pane,
+            "conversation": conversation,
+            "heading": heading,
+        },
     )
 
 

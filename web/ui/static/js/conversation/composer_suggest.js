@@ -18,6 +18,7 @@ export class Suggestions {
   #kind = null; // "canned" | "people" | null
   #start = 0; // where the trigger character sits in the text
   #timer = null;
+  #blurred = null; // closing after the textarea lost the focus (cancelled if it comes back)
   #abort = null;
 
   constructor(text, popup, source) {
@@ -28,7 +29,10 @@ export class Suggestions {
     on(text, "input", () => this.#schedule());
     on(text, "click", () => this.#schedule());
     on(text, "keydown", (event) => this.#key(event));
-    on(text, "blur", () => setTimeout(() => this.close(), 150));
+    on(text, "blur", () => {
+      this.#blurred = setTimeout(() => this.close(), 150);
+    });
+    on(text, "focus", () => clearTimeout(this.#blurred));
     // Pick with the mouse without taking the focus from the textarea.
     on(popup, "mousedown", "[role=option]", (event) => event.preventDefault());
     on(popup, "click", "[role=option]", (event, option) => this.#pick(Number(option.dataset.index)));

@@ -6,6 +6,7 @@ import { api } from "../api.js";
 import { el, icon, qs, replaceChildren, setText } from "../dom.js";
 import { t } from "../i18n.js";
 import { live } from "../live.js";
+import { initials } from "../inbox/row.js";
 import { clockTime, fillTime } from "../time.js";
 import { channelOf, contactOf, userName } from "./thread_directory.js";
 
@@ -45,7 +46,8 @@ async function showContact(contactId) {
   const contact = await contactOf(contactId, true);
   const name = contact.name || contact.identities?.[0]?.value || t("Unnamed contact");
   setText(qs("[data-panel-name]", root), name);
-  setText(qs("[data-panel-initials]", root), [...name.trim()][0]?.toUpperCase() ?? "?");
+  // Letters of the name, else a person (a phone number or a hostile string has none).
+  replaceChildren(qs("[data-panel-initials]", root), initials(name) || icon("user"));
   const meta = qs("[data-panel-meta]", root);
   replaceChildren(meta, el("span", { class: "stage", dataset: { stage: contact.lifecycle_stage } }, stageName(contact.lifecycle_stage)));
   if (contact.timezone) {

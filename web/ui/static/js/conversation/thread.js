@@ -6,9 +6,10 @@
 //
 // Customer text is only ever set as text (dom.js), with dir="auto".
 import { api } from "../api.js";
-import { el, icon, on, qs, setText } from "../dom.js";
+import { el, icon, on, qs, replaceChildren, setText } from "../dom.js";
 import { t } from "../i18n.js";
 import { live } from "../live.js";
+import { mentionNodes } from "../mentions.js";
 import { absoluteTime, clockTime, fillTime } from "../time.js";
 import { channelOf, contactOf, fileSize, userName } from "./thread_directory.js";
 
@@ -190,18 +191,18 @@ class Thread {
       id: `message-${m.id}`,
       dataset: { side, messageId: m.id, state: m.delivery?.state ?? "" },
     });
-    const channel = channelOf(this.switched.get(m.id) ?? this.channelId);
+    const channel = channelOf(this.switched.get(m.id) ?? m.channel_id ?? this.channelId);
     const head = el(
       "div",
       { class: "msg__head" },
       channel ? el("span", { class: "msg__channel", title: channel.name }, icon(channel.icon, channel.name)) : null,
       this.#sender(m, note, outbound),
-      note ? el("span", { class: "badge badge--note" }, t("Private note")) : null,
+      note ? el("span", { class: "badge badge--note" }, icon("lock"), t("Private note")) : null,
       this.#time(m, outbound || note),
     );
     const bubble = el("div", { class: "msg__bubble" });
     if (m.subject) bubble.append(el("p", { class: "msg__subject", dir: "auto" }, m.subject));
-    bubble.append(this.#body(m));
+    bubble.append(this.#body(m, note));
     if (m.html) bubble.append(this.#formatted(m));
     if (m.attachments?.length) bubble.append(this.#attachments(m));
     item.append(head, bubble);
@@ -240,10 +241,13 @@ class Thread {
     );
   }
 
-  #body(m) {
+  #body(m, note) {
     const full = m.text ?? "";
     const short = m.reply_text && m.reply_text.trim() && m.reply_text.trim() !== full.trim() ? m.reply_text : null;
-    const text = el("div", { class: "msg__text", dir: "auto" }, short ?? full);
+    // Mention tokens are an agent's: only notes show them as chips (a customer's "@[…](user:…)"
+    // stays the text it is).
+    const nodes = (value) => (note ? mentionNodes(value) : [value]);
+    const text = el("div", { class: "msg__text", dir: "auto" }, ...nodes(short ?? full));
     if (!short) return text;
     const box = el("div", { class: "msg__body", dataset: { folded: "true" } }, text);
     box.append(
@@ -253,8 +257,8 @@ class Thread {
         t("Show quoted text"),
       ),
     );
-    box.full = full;
-    box.short = short;
+    box.full = nodes(full);
+    box.short = nodes(short);
     return box;
   }
 
@@ -305,6 +309,7 @@ class Thread {
               el("bdi", { class: "file__name", dir: "auto" }, name),
               el("span", { class: "file__meta muted" }, `${fileSize(file.size)} · ${type || "?"}`),
             ),
+            el("span", { class: "file__download" }, icon("download")),
           ),
         ),
       );
@@ -329,14 +334,14 @@ class Thread {
     if (state === "sent") ticks.append(icon("check"));
     else if (state === "delivered" || state === "read") ticks.append(icon("check"), icon("check"));
     else if (state === FAILED || state === "failed_temporary") ticks.append(icon("alert"));
-    else ticks.append(el("span", { class: "ticks__pending" }));
+    else ticks.append(icon("clock")); // queued or sending
     line.append(ticks, el("span", { class: "msg__state" }, label));
     if (state === FAILED || state === "failed_temporary") {
       if (error) line.append(el("span", { class: "msg__error", dir: "auto" }, error));
     }
     if (state === FAILED) {
       line.append(
-        el("button", { type: "button", class: "button button--small", dataset: { action: "retry" } }, t("Retry")),
+        el("button", { type: "button", class: "button button--small", dataset: { action: "retry" } }, icon("retry"), t("Retry")),
       );
     }
     return line;
@@ -380,7 +385,7 @@ class Thread {
         const box = target.closest(".msg__body");
         const folded = box.dataset.folded === "true";
         box.dataset.folded = String(!folded);
-        setText(qs(".msg__text", box), folded ? box.full : box.short);
+        replaceChildren(qs(".msg__text", box), ...(folded ? box.full : box.short));
         target.setAttribute("aria-expanded", String(folded));
         setText(target, folded ? t("Hide quoted text") : t("Show quoted text"));
         break;

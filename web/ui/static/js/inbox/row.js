@@ -3,6 +3,7 @@
 // in an element of its own with dir="auto".
 import { el, icon } from "../dom.js";
 import { t } from "../i18n.js";
+import { mentionNodes } from "../mentions.js";
 import { fillTime } from "../time.js";
 
 const CHANNELS = () => ({
@@ -53,7 +54,9 @@ function previewLine(item, preview, id) {
   const text = last ? last.text || t("No text") : item.subject || t("No messages yet");
   const line = el("span", { class: "conv__preview", id });
   if (prefix) line.append(el("span", { class: "conv__prefix" }, prefix));
-  line.append(el("span", { class: "conv__text", dir: "auto" }, text));
+  // A note's mention tokens read as "@Name" chips; a customer's text stays as it is.
+  const shown = last?.private ? mentionNodes(text) : [text];
+  line.append(el("span", { class: "conv__text", dir: "auto" }, ...shown));
   if (item.unread > 0) {
     line.append(
       el("span", { class: "conv__unread", title: t("{n} unread", { n: item.unread }) }, String(item.unread)),
