@@ -254,6 +254,10 @@ def test_an_agents_day_end_to_end(
         "POST", "/api/v1/channels", {"kind": "webform", "name": "Website", "config": {}}, 201
     )
     admin.request("PUT", f"/api/v1/channels/{website['id']}/members", members)
+    # A form may map answers only to defined custom attributes.
+    admin.request(
+        "POST", "/api/v1/attributes", {"key": "homepage", "label": "Homepage", "type": "text"}, 201
+    )
     fields = [
         {"name": "name", "label": "Your name", "required": True, "maps_to": "name"},
         {"name": "homepage", "label": "Homepage", "maps_to": "attribute:homepage"},
@@ -301,6 +305,7 @@ def test_an_agents_day_end_to_end(
     panel = page.locator("[data-panel]")
     expect(panel).to_have_attribute("aria-busy", "false")
     expect(panel.locator("[data-panel-name]")).to_have_text(hostile_name)
+    expect(panel).to_contain_text(hostile_link)  # the homepage attribute, as text
     # Only text: no element the customer wrote became markup anywhere.
     hostile_nodes = page.locator(
         ".pane img, .pane iframe, .pane script:not([type='application/json']),"

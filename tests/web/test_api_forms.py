@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 import web.api.forms
-from inbox.models import Role
+from inbox.account_models import Team
+from inbox.models import AttributeDefinition, Role
 from tests.timeline.conftest import wait_for_lock_waiters
 from tests.web.conftest import T0, ApiUser, Client, Rows, make_api_user, minutes
 from timeline.db import SessionFactory
@@ -38,6 +39,15 @@ FIELDS: list[dict[str, Any]] = [
 ]
 KEY = re.compile(r"[A-Za-z0-9_-]{22}")
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+async def plan_attribute(sessions: SessionFactory) -> None:
+    """The custom attribute FIELDS maps to: a form may only map to defined attributes."""
+    async with sessions() as session, session.begin():
+        session.add(
+            AttributeDefinition(key="plan", label="Plan", type="select", options=["basic", "pro"])
+        )
 
 
 def form_body(channel_id: object, /, **changes: Any) -> dict[str, Any]:
@@ -67,7 +77,10 @@ async def test_forms_are_defined_read_changed_and_deleted(
 ) -> None:
     channel = await rows.channel("webform")
     manager = await make_api_user(sessions, Role.MANAGER)
-    team = uuid.uuid4()
+    async with sessions() as session, session.begin():
+        row = Team(name="Sales")
+        session.add(row)
+    team = row.id
     async with client.app[BUS_KEY].subscribe() as events:
         created = await create_form(
             client,
@@ -330,6 +343,13 @@ HOSTILE: list[tuple[str, dict[str, Any], str, str]] = [
     ("unknown channel", {"channel_id": str(uuid.uuid4())}, "channel_id", "no such channel"),
     ("NUL channel id", {"channel_id": "\x00"}, "channel_id", ""),
     ("malformed team id", {"team_id": "team-1"}, "team_id", "UUID"),
+    ("unknown team", {"team_id": str(uuid.uuid4())}, "team_id", "no such team"),
+    (
+        "undefined custom attribute",
+        {"fields": [*FIELDS, {"name": "size", "label": "Size", "maps_to": "attribute:size"}]},
+        "fields.5.maps_to",
+        "no custom attribute 'size'",
+    ),
 ]
 
 

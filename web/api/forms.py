@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.types import ChannelKind
 from connectors.webform.definition import FormDefinition
-from inbox.models import Role
+from inbox.account_models import Team
+from inbox.models import AttributeDefinition, Role
 from timeline.events import Event
 from timeline.models import Channel, Form, FormSubmission, Message, utcnow
 from web import auth
@@ -94,14 +95,41 @@ async def _checked(
             problems["channel_id"] = f"must be a webform channel, not {channel.kind}"
         update["channel_id"] = str(channel_id)
     if definition.team_id is not None:
-        # Teams arrive in a later issue: the id is kept as given, checked for form only.
         try:
-            update["team_id"] = str(uuid.UUID(definition.team_id))
+            team_id = uuid.UUID(definition.team_id)
         except ValueError:
             problems["team_id"] = "must be a team id (UUID)"
+        else:
+            if await session.get(Team, team_id) is None:
+                problems["team_id"] = "no such team"
+            update["team_id"] = str(team_id)
+    problems.update(await _attribute_problems(session, definition))
     if problems:
         raise validation_failed(problems)
     return definition.model_copy(update=update)
+
+
+async def _attribute_problems(session: AsyncSession, definition: FormDefinition) -> dict[str, str]:
+    """Fields mapped to custom attributes that are not defined: their answers would reach
+    no contact, so the form is refused until the attribute exists (GET /attributes)."""
+    wanted = {
+        index: key
+        for index, field in enumerate(definition.fields)
+        if (key := field.attribute) is not None
+    }
+    if not wanted:
+        return {}
+    known = set(
+        await session.scalars(
+            select(AttributeDefinition.key).where(AttributeDefinition.key.in_(wanted.values()))
+        )
+    )
+    return {
+        f"fields.{index}.maps_to": f"no custom attribute {key!r}: define it first "
+        "(POST /api/v1/attributes)"
+        for index, key in wanted.items()
+        if key not in known
+    }
 
 
 def _store(form: Form, definition: FormDefinition) -> None:
