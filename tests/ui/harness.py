@@ -192,7 +192,8 @@ def shot(page: Page, name: str) -> Path:
     """Save a full-page screenshot as artifacts/screenshots/<name>.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    # Transitions finished at once: a shot right after a theme switch shows the new theme.
+    page.screenshot(path=str(path), full_page=True, animations="disabled")
     return path
 
 
