@@ -5,11 +5,13 @@ See tests/ui/README.md."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +20,7 @@ from playwright.sync_api import BrowserContext, Page
 
 from inbox.models import Role, User
 from inbox.users import create_user
+from tests.connectors.sms.twilio_standin import TwilioStandin
 from timeline.db import SessionFactory
 from timeline.models import utcnow
 from web.app import create_app
@@ -236,3 +239,45 @@ def add_conversation(
             return conversation.id
 
     return server.db(make)
+
+
+@contextlib.contextmanager
+def twilio_standin(
+    server: LiveServer, account: str, token: str, number: str
+) -> Iterator[TwilioStandin]:
+    """The Twilio stand-in for `number`, served on the live server's loop."""
+    standin = TwilioStandin(account, token, phone_numbers={number})
+    server.call(standin.__aenter__)
+
+    async def stop() -> None:
+        await standin.__aexit__(None, None, None)
+
+    try:
+        yield standin
+    finally:
+        server.call(stop)
+
+
+@contextlib.contextmanager
+def recording_server() -> Iterator[tuple[str, list[str]]]:
+    """A server on 127.0.0.1 that records every request (nothing may reach it): its base
+    URL and the paths asked for."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/gif")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import aiohttp
@@ -30,7 +29,14 @@ from tests.connectors.sms.twilio_standin import (
     sid,
     status_form,
 )
-from tests.ui.harness import PASSWORD, BrowserProblems, LiveServer, shot
+from tests.ui.harness import (
+    PASSWORD,
+    BrowserProblems,
+    LiveServer,
+    recording_server,
+    shot,
+    twilio_standin,
+)
 from timeline.db import SessionFactory
 from web.keys import RUNTIME_KEY
 
@@ -42,39 +48,14 @@ ANN = "+14155550166"
 
 @pytest.fixture
 def twilio(live_server: LiveServer) -> Iterator[TwilioStandin]:
-    """The Twilio stand-in, served on the live server's loop."""
-    standin = TwilioStandin(ACCOUNT, TOKEN, phone_numbers={OURS})
-    live_server.call(standin.__aenter__)
-
-    async def stop() -> None:
-        await standin.__aexit__(None, None, None)
-
-    try:
+    with twilio_standin(live_server, ACCOUNT, TOKEN, OURS) as standin:
         yield standin
-    finally:
-        live_server.call(stop)
 
 
 @pytest.fixture
 def outside() -> Iterator[tuple[str, list[str]]]:
-    """A server on 127.0.0.1 that records every request: nothing may reach it."""
-    seen: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "image/gif")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
+    with recording_server() as recorded:
+        yield recorded
 
 
 class Admin:

@@ -21,7 +21,13 @@ from inbox.account_models import ChannelMember
 from inbox.canned_models import CannedScope, Notification
 from inbox.models import Role, User
 from tests.connectors.sms.twilio_standin import TwilioStandin
-from tests.ui.harness import BrowserProblems, LiveServer, add_conversation, shot
+from tests.ui.harness import (
+    BrowserProblems,
+    LiveServer,
+    add_conversation,
+    shot,
+    twilio_standin,
+)
 from timeline.db import SessionFactory
 from timeline.models import Channel, Contact, Conversation, Identity, Message, utcnow
 from web.keys import RUNTIME_KEY, SECRET_BOX_KEY
@@ -34,17 +40,8 @@ ANN_PHONE = "+14155550123"
 
 @pytest.fixture
 def twilio(live_server: LiveServer) -> Iterator[TwilioStandin]:
-    """The Twilio stand-in, served on the live server's loop."""
-    standin = TwilioStandin(ACCOUNT, TOKEN, phone_numbers={OURS})
-    live_server.call(standin.__aenter__)
-
-    async def stop() -> None:
-        await standin.__aexit__(None, None, None)
-
-    try:
+    with twilio_standin(live_server, ACCOUNT, TOKEN, OURS) as standin:
         yield standin
-    finally:
-        live_server.call(stop)
 
 
 def sms_conversation(server: LiveServer, twilio: TwilioStandin, *members: User) -> uuid.UUID:

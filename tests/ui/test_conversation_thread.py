@@ -4,18 +4,22 @@ loads nothing until the agent shows images."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
 from connectors.types import DeliveryState
 from inbox.models import User
-from tests.ui.harness import BrowserProblems, LiveServer, add_conversation, shot
+from tests.ui.harness import (
+    BrowserProblems,
+    LiveServer,
+    add_conversation,
+    recording_server,
+    shot,
+)
 from timeline.db import SessionFactory
 from timeline.events import publish_committed
 from timeline.files import store_blob
@@ -32,24 +36,8 @@ PNG = (
 
 @pytest.fixture
 def outside() -> Iterator[tuple[str, list[str]]]:
-    """A server on 127.0.0.1 that records every request (nothing may reach it)."""
-    seen: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "image/gif")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
+    with recording_server() as recorded:
+        yield recorded
 
 
 def _fill(
