@@ -11,21 +11,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox.assignment import Assigner
 from inbox.conversation_changes import Changes, apply_changes
 from inbox.models import Role
 from inbox.routing_models import AgentCapacity, AssignmentPolicy
 from tests.inbox.routing_world import World, running_world
-from timeline.db import SessionFactory, session_factory
+from timeline.db import SessionFactory
 from timeline.events import InProcessBus
 from timeline.models import Conversation, ConversationStatus, TimelineEvent
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox.attributes import (
     MAX_DEFINITIONS,
@@ -28,7 +27,7 @@ from inbox.attributes import (
     update_definition,
 )
 from inbox.models import AttributeDefinition
-from timeline.db import SessionFactory, session_factory
+from timeline.db import SessionFactory
 from timeline.models import Contact, ContactAttribute
 
 NOW = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
@@ -134,11 +133,6 @@ def test_bad_options(kind: AttributeType, options: list[str] | None, says: str) 
     with pytest.raises(AttributeInputError) as refused:
         check_options(kind, options)
     assert says in refused.value.fields["options"]
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
 
 
 async def make_contact(sessions: SessionFactory) -> Contact:

@@ -8,21 +8,15 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox import canned
 from inbox.canned import CannedError, CannedForbidden, Reader, ShortCodeTaken
 from inbox.canned_models import CannedResponse, CannedScope
 from inbox.models import User
 from tests.inbox.canned_world import World, make_world
-from timeline.db import SessionFactory, session_factory
+from timeline.db import SessionFactory
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox.contact_csv import (
     BOM,
@@ -25,7 +24,7 @@ from inbox.contact_csv import (
 from inbox.models import AttributeDefinition, User
 from inbox.segments import FilterError, SegmentFilters
 from timeline.crypto import SecretBox
-from timeline.db import SessionFactory, session_factory
+from timeline.db import SessionFactory
 from timeline.models import (
     Channel,
     Contact,
@@ -37,11 +36,6 @@ from timeline.models import (
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
 
 
 async def export(sessions: SessionFactory, page_size: int = 500, **filters: object) -> list[bytes]:

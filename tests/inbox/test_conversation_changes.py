@@ -38,18 +38,13 @@ from inbox.workflow_models import (
     Priority,
 )
 from tests.timeline.conftest import wait_for_lock_waiters
-from timeline.db import SessionFactory, session_factory
+from timeline.db import SessionFactory
 from timeline.models import Channel, Contact, Conversation, ConversationStatus, TimelineEvent
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 S = ConversationStatus
 
 MakeConversation = Callable[..., Awaitable[Conversation]]
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import asyncio
 import uuid
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox.account_models import Team
 from inbox.membership import (
@@ -19,13 +18,8 @@ from inbox.membership import (
 )
 from inbox.models import Role, User
 from inbox.teams import set_team_members, team_views
-from timeline.db import SessionFactory, session_factory
+from timeline.db import SessionFactory
 from timeline.models import Channel
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
 
 
 async def add_users(sessions: SessionFactory, n: int) -> list[User]:

@@ -12,7 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox import notifications
 from inbox.canned_models import Notification, NotificationKind
@@ -25,7 +24,7 @@ from inbox.mentions import (
     parse_mentions,
 )
 from tests.inbox.canned_world import World, make_world
-from timeline.db import SessionFactory, session_factory
+from timeline.db import SessionFactory
 from timeline.models import Message
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -101,11 +100,6 @@ def test_hostile_long_inputs_finish() -> None:
 
 
 # --- who may be mentioned, and notifications: both databases -------------------------------------
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
 
 
 @pytest.fixture

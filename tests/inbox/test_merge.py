@@ -22,7 +22,7 @@ from inbox.merge import (
 )
 from inbox.models import ContactNote, Role, Task, User
 from tests.timeline.conftest import wait_for_lock_waiters
-from timeline.db import SessionFactory, session_factory
+from timeline.db import SessionFactory
 from timeline.merge import MergeRefused
 from timeline.models import (
     Channel,
@@ -35,11 +35,6 @@ from timeline.models import (
 )
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
 
 
 async def _user(sessions: SessionFactory) -> User:

@@ -45,7 +45,7 @@ from tests.timeline.conftest import CONFIGS, SECRET
 from tests.timeline.test_ingest import inbound
 from tests.timeline.test_ingest_extras import tg
 from timeline.crypto import SecretBox
-from timeline.db import SessionFactory, session_factory
+from timeline.db import SessionFactory
 from timeline.events import InProcessBus
 from timeline.files import blob_path
 from timeline.ingest import Ingestor
@@ -72,11 +72,6 @@ PHONE = "+14155550123"
 NAME = "Annabelle Quixote"
 SHARED_FILE = b"a file Bob sent too"
 OWN_FILE = b"Annabelle's passport scan"
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
 
 
 @pytest.fixture

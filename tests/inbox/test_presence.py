@@ -8,19 +8,13 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox import presence
 from inbox.models import User
 from inbox.presence import Availability
 from inbox.presence_models import PresenceConnection
 from timeline.clock import database_now
-from timeline.db import SessionFactory, session_factory
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
+from timeline.db import SessionFactory
 
 
 async def users(sessions: SessionFactory, n: int) -> list[uuid.UUID]:

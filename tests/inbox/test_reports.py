@@ -12,7 +12,6 @@ from fractions import Fraction
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox.metric_models import ConversationMetric
 from inbox.report_csv import chunks, summary_header, summary_rows, volume_rows
@@ -28,13 +27,8 @@ from inbox.reports import (
     volume,
 )
 from tests.inbox.report_scenario import END, FIRST, LAST, NOW, START, TIMEZONE, build_weekend
-from timeline.db import SessionFactory, session_factory
+from timeline.db import SessionFactory
 from timeline.models import Channel, Contact, Conversation
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
 
 
 def by_key(report: Summary) -> dict[str | None, Figures]:

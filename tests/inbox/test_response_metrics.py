@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox.metric_models import ConversationMetric
 from inbox.response_metrics import MetricRecorder, id_floor, id_time
@@ -17,11 +16,6 @@ from timeline.ids import new_id
 
 HOUR = 3600.0
 AGENT_A, AGENT_B = uuid.uuid4(), uuid.uuid4()
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
 
 
 async def tell(story: Story) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox.account_models import Team
 from inbox.attributes import AttributeType, create_definition, set_attributes
@@ -22,14 +21,9 @@ from inbox.routing_engine import RULE_FIRED, RoutingEngine
 from inbox.routing_models import MessageRouting, RoutingFiring
 from inbox.workflow_models import ConversationLabel
 from tests.inbox.routing_world import World, running_world
-from timeline.db import SessionFactory, session_factory
+from timeline.db import SessionFactory
 from timeline.events import InProcessBus
 from timeline.models import Contact, ContactReachability, Message
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
 
 
 @pytest.fixture

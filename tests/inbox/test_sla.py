@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox.metric_models import SlaClock, SlaPolicy
 from inbox.response_metrics import load
@@ -29,11 +28,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
 
 
 async def add_policy(sessions: SessionFactory, channel_id: uuid.UUID) -> uuid.UUID:

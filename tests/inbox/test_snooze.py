@@ -5,28 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from connectors.registry import spec_for
 from connectors.types import IdentityKind
 from inbox.conversation_changes import Changes, apply_changes
 from inbox.snooze import SnoozeWaker
 from tests.timeline.test_ingest import inbound
-from timeline.crypto import SecretBox
 from timeline.db import SessionFactory, create_engine, session_factory
 from timeline.events import InProcessBus
 from timeline.ingest import Ingestor
-from timeline.models import Channel, Conversation, ConversationStatus, TimelineEvent
+from timeline.models import Conversation, ConversationStatus, TimelineEvent
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-SECRET = "snooze-tests-secret-key-0123456789abcdef0123"
 PHONE = "+14155550100"
 
 
@@ -38,45 +32,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
-
-
-@pytest.fixture
-async def ingestor(sessions: SessionFactory, tmp_path: Path) -> AsyncIterator[Ingestor]:
-    ing = Ingestor(
-        sessions,
-        InProcessBus(),
-        reopen_window=timedelta(days=7),
-        data_dir=tmp_path / "data",
-        secret_box=SecretBox(SECRET),
-    )
-    await ing.start()
-    yield ing
-    await ing.close()
-
-
-@pytest.fixture
-async def channel_id(sessions: SessionFactory) -> uuid.UUID:
-    config = spec_for("sms").config.model_validate(
-        {
-            "account_sid": "AC" + "0" * 32,
-            "auth_token": "t",
-            "phone_number": "+14155550199",
-            "default_region": "US",
-        }
-    )
-    channel = Channel(
-        kind="sms",
-        name="sms",
-        config_encrypted=SecretBox(SECRET).encrypt(config.model_dump(mode="json")),
-    )
-    async with sessions() as session, session.begin():
-        session.add(channel)
-    return channel.id
 
 
 async def conversation_from(ingestor: Ingestor, channel_id: uuid.UUID, n: int) -> uuid.UUID:

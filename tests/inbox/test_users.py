@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox.models import ApiToken, Role, User
 from inbox.users import (
@@ -21,13 +20,8 @@ from inbox.users import (
     token_owner,
     verify_password,
 )
-from timeline.db import SessionFactory, session_factory
+from timeline.db import SessionFactory
 from timeline.models import utcnow
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return session_factory(engine)
 
 
 def test_verify_password() -> None:
