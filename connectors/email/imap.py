@@ -241,9 +241,15 @@ class ImapReceiver:
             await self._save(folder, cursor, connection)
         if state.uidnext is not None and state.uidnext <= cursor.last_uid + 1:
             return
-        # Searched again after each pass: mail that arrived while the previous pass was
-        # being fetched is announced in that pass's responses, which nobody watches.
-        while uids := await connection.call(session.uids_after, cursor.last_uid):
+        # Searched again after each pass, and after an empty search that came with an
+        # announcement: mail that arrives during a command is announced in that
+        # command's answer only, never again in the IDLE that follows.
+        while True:
+            uids = await connection.call(session.uids_after, cursor.last_uid)
+            if not uids:
+                if await connection.call(session.mail_announced):
+                    continue
+                return
             for start in range(0, len(uids), _SIZES_PER_ROUND):
                 chunk = uids[start : start + _SIZES_PER_ROUND]
                 sizes = await connection.call(session.sizes, chunk)
@@ -303,12 +309,18 @@ class ImapReceiver:
         session = connection.session
         if connection.selected != folder:
             try:
-                await connection.call(
+                state = await connection.call(
                     session.select, folder, readonly=self._config.imap_move_to is None
                 )
             except FolderMissing:
                 return  # deleted since the sync round; the next round reports it
             connection.selected = folder
+            cursor = connection.cursors.get(folder)
+            # Mail that came while the other folders were synced is counted in this
+            # SELECT's answer and will not be announced in the IDLE.
+            uidnext = state.uidnext
+            if cursor is not None and uidnext is not None and uidnext > cursor.last_uid + 1:
+                return
         loop = asyncio.get_running_loop()
         started = loop.time()
         # Every folder is also re-synced every poll_seconds while idling: the other

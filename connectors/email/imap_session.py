@@ -233,6 +233,8 @@ class Session:
             raise ConnectFailed(f"selecting {folder!r}: connection lost: {_text(err)}") from err
         except imaplib.IMAP4.error as err:
             raise FolderMissing(folder, _text(err)) from err
+        # The counts just read are the state reported; only later announcements are news.
+        self._take_announcements()
         uidnext = answer.get(b"UIDNEXT")
         return FolderState(
             uidvalidity=int(answer.get(b"UIDVALIDITY", 0)),
@@ -243,6 +245,22 @@ class Session:
     def folder_exists(self, folder: str) -> bool:
         """Whether LIST names the folder."""
         return bool(_translate("LIST", lambda: self.client.folder_exists(folder)))
+
+    def mail_announced(self) -> bool:
+        """Whether the server announced new mail (EXISTS) in the selected folder while
+        answering a command since the last SELECT or the last call.
+
+        A server reports mail that arrives during a command alongside that command's
+        answer and does not repeat it in a later IDLE, so a sync that stops at an empty
+        SEARCH must ask this before it idles."""
+        return self._take_announcements()
+
+    def _take_announcements(self) -> bool:
+        # imaplib files untagged responses nobody asked for here; SELECT flushes them.
+        untagged: dict[str, list[Any]] = self.client._imap.untagged_responses
+        exists = untagged.pop("EXISTS", None)
+        untagged.pop("RECENT", None)
+        return bool(exists)
 
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs greater than `last_uid` in the selected folder, ascending."""

@@ -11,6 +11,7 @@ import pytest
 from imapclient import IMAPClient
 
 from connectors.email.imap import FetchedMail, ImapReceiver
+from connectors.email.imap_session import Session
 from connectors.errors import AuthError, PermanentError
 from connectors.types import ChannelHealth, ChannelId
 from tests.connectors.email.conftest import (
@@ -200,6 +201,63 @@ async def test_a_missing_folder_is_reported_and_the_others_keep_working(
     assert state == ChannelHealth.CONFIG_ERROR
     assert "folder 'Gone' does not exist" in (reason or "")
     assert (CHANNEL, "imap:Gone") not in cursors.values
+
+
+async def test_mail_announced_with_the_last_search_is_fetched_before_idling(
+    mailbox: Mailbox,
+    cursors: MemoryCursors,
+    health: HealthLog,
+    recorder: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await mailbox.append(message(1))
+    real_search = Session.uids_after
+    raced: list[list[int]] = []
+
+    def search_raced_by_new_mail(self: Session, last_uid: int) -> list[int]:
+        found = real_search(self, last_uid)
+        if not found and not raced:
+            # Mail lands while the empty search is answered: the server announces it
+            # (EXISTS) with that answer and never again in the IDLE that follows.
+            mailbox.append_sync([message(2)])
+            raced.append(real_search(self, last_uid))
+        return found
+
+    monkeypatch.setattr(Session, "uids_after", search_raced_by_new_mail)
+    # Polling is an hour away: only the announcement can bring the second message.
+    async with running(receiver(mailbox, cursors, health, recorder, poll_seconds=3600)):
+        await recorder.wait_until(lambda: recorder.uids() == [1, 2])
+    # The search that raced the mail did not see it: only its announcement told.
+    assert raced == [[]]
+
+
+async def test_mail_that_came_while_other_folders_were_synced_is_fetched_before_idling(
+    mailbox: Mailbox,
+    cursors: MemoryCursors,
+    health: HealthLog,
+    recorder: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mailbox.run(lambda c: c.create_folder("Support"))
+    await mailbox.append(message(1))
+    real_select = Session.select
+    selected: list[str] = []
+
+    def select_watching(self: Session, folder: str, *, readonly: bool) -> Any:
+        if selected == ["INBOX"] and folder == "Support":
+            # INBOX gets mail while the second folder is being synced.
+            mailbox.append_sync([message(2)])
+        selected.append(folder)
+        return real_select(self, folder, readonly=readonly)
+
+    monkeypatch.setattr(Session, "select", select_watching)
+    config = {"imap_folders": ["INBOX", "Support"]}
+    async with running(
+        receiver(mailbox, cursors, health, recorder, config=config, poll_seconds=3600)
+    ):
+        await recorder.wait_until(lambda: recorder.uids() == [1, 2])
+    # INBOX was selected again to be watched, and synced again instead of idling.
+    assert selected[:4] == ["INBOX", "Support", "INBOX", "INBOX"]
 
 
 async def test_cursor_is_saved_only_after_the_handler_returns(
