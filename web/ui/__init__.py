@@ -11,6 +11,7 @@ modules, the websocket for live updates.
 | GET /conversations/{id} | the same, with one conversation open |
 | GET /messages/{id}/frame | an email's sanitized HTML for the thread's sandboxed frame |
 | GET /static/<version>/<path> | static files (web/ui/assets.py) |
+| /contacts…, /pipeline, /reports, /settings/… | the admin and manager screens (web/ui/admin/) |
 
 How the pieces fit, and how to add a page: web/ui/README.md.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from web.ui import app_pages, auth_pages, message_frames
+from web.ui.admin import add_admin
 from web.ui.assets import PREFIX, scan, static_handler
 from web.ui.i18n import load_translators
 from web.ui.keys import ASSETS_KEY, TRANSLATORS_KEY
@@ -46,3 +48,4 @@ def add_ui(app: web.Application) -> None:
     router.add_get("/inbox", app_pages.inbox)
     router.add_get("/conversations/{id}", app_pages.conversation)
     router.add_get("/messages/{id}/frame", message_frames.message_frame)
+    add_admin(router)

@@ -1,0 +1,20 @@
+"""Contacts with segment filters and saved segments, CSV export, the contact page,
+personal-data export and erase.
+
+A placeholder until the section is built: each page says it is coming."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from web.ui.admin.shell import admin_page, render_admin
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """Registers the section's pages."""
+    router.add_get("/contacts", contacts_page)
+
+
+@admin_page("contacts")
+async def contacts_page(request: web.Request) -> web.StreamResponse:
+    return render_admin(request, "admin/placeholder.html", "contacts")
