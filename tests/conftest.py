@@ -47,17 +47,26 @@ def postgres_url(service_root: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_url(service_root: Path) -> Iterator[str]:
-    """URL of a Redis server (started here unless given)."""
+    """URL of a Redis server (started here unless given), on a database of this test
+    process's own when several share the server (pytest-xdist): rate limits, sessions and
+    the event bus then stay apart."""
     given = os.environ.get("SWITCHBOARD_TEST_REDIS_URL")
     if given:
-        yield given
+        yield _own_database(given)
         return
     server = Redis(service_root / "redis", free_port())
     server.start()
     try:
-        yield server.url
+        yield _own_database(server.url)
     finally:
         server.stop()
+
+
+def _own_database(url: str) -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1"… under xdist
+    if not worker.startswith("gw"):
+        return url
+    return f"{url.rsplit('/', 1)[0]}/{int(worker[2:]) % 15 + 1}"
 
 
 def _asyncpg_dsn(url: str, database: str | None = None) -> str:

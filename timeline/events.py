@@ -248,7 +248,10 @@ class RedisBus:
 
     def __init__(self, url: str, topic: str = DEFAULT_TOPIC, log_size: int = LOG_SIZE) -> None:
         self._redis = aioredis.from_url(url)
-        self.topic = topic
+        # Pub/sub channels are global to a Redis server while keys are per database: two
+        # hubs on databases 1 and 2 of one server must not hear each other's events.
+        database = int(self._redis.connection_pool.connection_kwargs.get("db") or 0)
+        self.topic = topic if database == 0 else f"{topic}:db{database}"
         self.log_key = f"{topic}:log"
         self._log_size = log_size
         self._script = self._redis.register_script(_PUBLISH_SCRIPT)

@@ -67,3 +67,21 @@ async def test_an_id_of_an_earlier_in_process_bus_is_unknown() -> None:
     # The same count in another process life: never mistaken for ours.
     assert await later.replay(old_id) is None
     assert [e.type for e in await later.replay("2000-1") or []] == ["b"]
+
+
+async def test_hubs_on_two_databases_of_one_redis_do_not_hear_each_other(redis_url: str) -> None:
+    # Pub/sub ignores the database number; the bus must not.
+    server = redis_url.rsplit("/", 1)[0]
+    topic = f"test:{uuid.uuid4().hex}"
+    first, second = RedisBus(f"{server}/13", topic), RedisBus(f"{server}/14", topic)
+    try:
+        async with first.subscribe() as heard_by_first, second.subscribe() as heard_by_second:
+            await second.publish([Event("for-the-second")])
+            await first.publish([Event("for-the-first")])
+            got = await heard_by_first.get(timeout=5)
+            assert got is not None and got.type == "for-the-first"
+            got = await heard_by_second.get(timeout=5)
+            assert got is not None and got.type == "for-the-second"
+    finally:
+        await first.close()
+        await second.close()
