@@ -139,7 +139,6 @@ def test_sms_reply_with_a_canned_response_by_keyboard_alone(
     twilio: TwilioStandin,
     problems: BrowserProblems,
 ) -> None:
-    problems.allowed.append(r"status of 422 .*/messages'")  # the reply too long for an SMS
     admin = live_server.user(Role.ADMIN, name="Root Admin")
     canned_response(live_server, admin, "greet", "Hi {{contact.first_name | there}}, thanks!")
     canned_response(live_server, admin, "bye", "Bye {{contact.first_name}}")
@@ -197,11 +196,21 @@ def test_sms_reply_with_a_canned_response_by_keyboard_alone(
     page.keyboard.press("Alt+N")
     expect(composer).to_have_attribute("data-mode", "reply")
 
-    # A field error of the API shows next to the composer (an SMS has no room for this).
+    # The counter shows what an SMS can carry; a longer reply is stopped before it is sent.
+    counter = page.locator("#composer-count")
+    text.fill("x" * 1599 + "😀")  # an emoji is one character, as the server counts
+    expect(counter).to_have_text("1,600 of 1,600 characters")
+    expect(counter).to_have_attribute("data-over", "false")
     text.fill("x" * 1700)
+    expect(counter).to_have_attribute("data-over", "true")
     page.keyboard.press("Control+Enter")
-    expect(page.locator("#composer-error")).to_contain_text("Message:")
+    expect(page.locator("#composer-error")).to_have_text(
+        "Too long for this channel: at most 1,600 characters."
+    )
     expect(text).to_have_attribute("aria-invalid", "true")
+    page.keyboard.press("Alt+N")
+    expect(counter).to_be_hidden()  # a note goes nowhere: no channel limit
+    page.keyboard.press("Alt+N")
     text.fill("")
 
     # Attachments: named as chosen (dir=auto), sized, removable; more than 10 refused.
@@ -217,8 +226,15 @@ def test_sms_reply_with_a_canned_response_by_keyboard_alone(
         files=[FilePayload(name=f"{n}.png", mimeType="image/png", buffer=data) for n in range(10)]
     )
     expect(page.locator("#composer-error")).to_have_text("At most 10 files per message.")
-    chip.get_by_role("button", name="Remove رسید.png").click()
+    # An SMS cannot carry the file; a private note keeps it.
+    text.fill("The receipt")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#composer-error")).to_have_text("This channel cannot send attachments")
+    page.keyboard.press("Alt+N")
+    page.keyboard.press("Control+Enter")
     expect(chip).to_have_count(0)
+    expect(page.locator("[data-thread-list]")).to_contain_text("رسید.png")
+    page.keyboard.press("Alt+N")
 
     # Alt+R resolves; the header follows, and the conversation is resolved for real.
     page.keyboard.press("Alt+R")

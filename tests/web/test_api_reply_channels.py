@@ -400,6 +400,10 @@ async def test_reply_channels_lists_candidates_with_recipient_and_reason(
         "reachable": True,
         "reason": None,
         "preferred": False,
+        # What the composer shows while the agent writes (timeline/reply_limits.py).
+        "max_text_length": None,
+        "supports_attachments": True,
+        "max_attachment_bytes": 25 * 1024 * 1024,
     }
     assert (sms["channel_id"], sms["recipient"], sms["reachable"], sms["preferred"]) == (
         str(lead.sms.id),
@@ -407,6 +411,7 @@ async def test_reply_channels_lists_candidates_with_recipient_and_reason(
         False,
         True,
     )
+    assert (sms["max_text_length"], sms["supports_attachments"]) == (1600, False)
     assert "opted out" in sms["reason"] and "STOP" in sms["reason"]
     refused = await reply(
         client, agent, lead.conversation, {"text": "hi", "channel_id": str(lead.sms.id)}

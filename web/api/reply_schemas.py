@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
+from connectors.registry import spec_for
 from inbox.mentions import MAX_MENTIONS
 from inbox.reply_channels import ReplyChannel, ReplyChannels
 from web.api.schemas import MAX_ATTACHMENTS, AttachmentIn, Input, no_nul
@@ -84,10 +85,22 @@ class ReplyChannelOut(BaseModel):
     reachable: bool = Field(description="false when a reply on this channel is refused now")
     reason: str | None = Field(description="why a reply on this channel is refused; null if not")
     preferred: bool = Field(description="the contact's preferred channel")
+    max_text_length: int | None = Field(
+        description="the most characters (code points) a reply on this channel may have; "
+        "null: no limit of its own"
+    )
+    supports_attachments: bool
+    max_attachment_bytes: int | None = Field(
+        description="the most bytes of attachments a reply may carry; null: no limit of its own"
+    )
 
     @classmethod
     def of(cls, item: ReplyChannel) -> ReplyChannelOut:
+        capabilities = spec_for(item.kind).capabilities
         return cls(
+            max_text_length=capabilities.max_text_length,
+            supports_attachments=capabilities.supports_attachments,
+            max_attachment_bytes=capabilities.max_attachment_bytes,
             channel_id=item.channel_id,
             kind=item.kind,
             name=item.name,

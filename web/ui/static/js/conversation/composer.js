@@ -8,6 +8,7 @@ import { el, on, qs, replaceChildren, setText } from "../dom.js";
 import { t } from "../i18n.js";
 import { live } from "../live.js";
 import { acknowledge, conversationId, directory } from "./actions_state.js";
+import { limitBroken, rememberChannels, showLimits } from "./composer_limits.js";
 import { Suggestions } from "./composer_suggest.js";
 
 const MAX_FILES = 10;
@@ -44,6 +45,11 @@ function setMode(next) {
   setText(field("send-label"), next === "note" ? t("Add note") : t("Send"));
   setText(field("text-label"), next === "note" ? t("Private note") : t("Reply"));
   suggestions.close();
+  updateLimits();
+}
+
+function updateLimits() {
+  showLimits(field("count"), mode, field("channel").value, outgoingText());
 }
 
 export function toggleMode() {
@@ -62,6 +68,7 @@ async function loadChannels() {
     replaceChildren(select, el("option", { value: "" }, t("Channels could not be loaded")));
     return;
   }
+  rememberChannels(answer.items);
   if (answer.items.length === 0) {
     replaceChildren(select, el("option", { value: "" }, t("No channel reaches this contact")));
     select.disabled = true;
@@ -85,6 +92,7 @@ async function loadChannels() {
     ),
   );
   select.disabled = false;
+  updateLimits();
 }
 
 // --- attachments ------------------------------------------------------------------------
@@ -212,6 +220,12 @@ export async function send() {
     text.focus();
     return;
   }
+  const broken = mode === "reply" ? limitBroken(field("channel").value, value, files.length) : null;
+  if (broken) {
+    showErrors(broken, true);
+    text.focus();
+    return;
+  }
   sending = true;
   form.dataset.sending = "true";
   field("send").setAttribute("aria-disabled", "true");
@@ -220,7 +234,7 @@ export async function send() {
     const body = { text: value, private: mode === "note" };
     const channel = field("channel").value;
     if (mode === "reply" && channel) body.channel_id = channel;
-    if (mode === "reply" && files.length) {
+    if (files.length) {
       body.attachments = await Promise.all(
         files.map(async (file) => ({
           filename: file.name,
@@ -237,6 +251,7 @@ export async function send() {
     files = [];
     mentions.clear();
     showFiles();
+    updateLimits();
     showErrors("");
     draftKey = null;
     typing.stop();
@@ -346,7 +361,9 @@ if (form && conversationId) {
   on(text, "input", () => {
     typing.keyed();
     if (form.dataset.invalid === "true") showErrors("");
+    updateLimits();
   });
+  on(field("channel"), "change", updateLimits);
   on(text, "blur", () => typing.stop());
   on(document, "keydown", (event) => {
     if (event.defaultPrevented) return;
