@@ -1,25 +1,15 @@
-"""Routing rules (conditions and actions) and outgoing webhooks with their delivery log.
-
-A placeholder until the section is built: each page says it is coming."""
+"""Automation: routing rules (routing_admin.py) and outgoing webhooks with their delivery
+log (webhooks_admin.py). Both pages are admins' only (nav.py) and drive the JSON API from
+small modules (static/js/admin/routing.js, webhooks.js)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from web.ui.admin.shell import admin_page, render_admin
+from web.ui.admin import routing_admin, webhooks_admin
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
     """Registers the section's pages."""
-    router.add_get("/settings/routing", routing_page)
-    router.add_get("/settings/webhooks", webhooks_page)
-
-
-@admin_page("routing")
-async def routing_page(request: web.Request) -> web.StreamResponse:
-    return render_admin(request, "admin/placeholder.html", "routing")
-
-
-@admin_page("webhooks")
-async def webhooks_page(request: web.Request) -> web.StreamResponse:
-    return render_admin(request, "admin/placeholder.html", "webhooks")
+    router.add_get("/settings/routing", routing_admin.routing_page)
+    router.add_get("/settings/webhooks", webhooks_admin.webhooks_page)
