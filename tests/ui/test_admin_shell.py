@@ -50,3 +50,12 @@ def test_the_admin_frame_reads_right_to_left_in_persian(
     main_box = page.locator(".admin-main").bounding_box()
     assert nav_box is not None and main_box is not None
     assert nav_box["x"] > main_box["x"]  # the sidebar is on the right
+
+    # At phone width the top bar's links, state and menu fit: nothing runs off the screen.
+    page.set_viewport_size({"width": 390, "height": 800})
+    for path in ("/inbox", "/settings/channels"):
+        page.goto(path)
+        expect(page.locator(".topbar__nav")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+        widths = page.locator(".topbar").evaluate("(bar) => [bar.scrollWidth, bar.clientWidth]")
+        assert widths[0] <= widths[1], (path, widths)
