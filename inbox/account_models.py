@@ -94,3 +94,29 @@ class WebSession(Base):
         Index("ix_web_sessions_user", "user_id"),
         Index("ix_web_sessions_expires", "expires_at"),
     )
+
+
+class Invitation(Base):
+    """A one-time link with which an invited user sets their first password (issue 11).
+
+    As with sessions and API tokens, only the SHA-256 of the link's random token is kept.
+    A link works once (`used_at`), until `expires_at`, and only while it is the user's
+    newest: inviting again sets `replaced_at` on the previous one. A user is still
+    "invited" while they have a link neither used nor replaced.
+    """
+
+    __tablename__ = "invitations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Who invited them; kept when that admin's account goes.
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    replaced_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_invitations_user", "user_id"),)

@@ -9,6 +9,7 @@
 | POST /users, PATCH /users/{id} | admins (users are deactivated, never deleted) |
 | GET/POST /users/{id}/tokens, DELETE .../{token_id} | admins, and users for their own |
 | GET /users/{id}/channels | admins, managers, and users for their own |
+| PUT /users/{id}/channels | admins: the channels a user works directly |
 | GET /teams, GET /teams/{id} | everyone |
 | POST/PATCH/DELETE /teams... | admins |
 | GET/PUT /channels/{id}/members | admins |
@@ -26,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.account_models import Team
+from inbox.invitations import check_channels, set_direct_channels
 from inbox.membership import (
     UnknownIds,
     channel_membership,
@@ -67,6 +69,7 @@ from web.api.account_schemas import (
     UserOut,
     UserUpdate,
 )
+from web.api.invitation_schemas import UserChannelsIn
 from web.api.schemas import Keyset, Page, PageQuery
 from web.client_address import client_address
 from web.csrf import check_origin
@@ -467,6 +470,36 @@ async def list_user_channels(request: web.Request) -> web.Response:
         if await session.get(User, user_id) is None:
             raise not_found("no such user")
         items = [UserChannelOut.of(item) for item in await user_channels(session, user_id)]
+    return respond(request, Page[UserChannelOut](items=items, next_cursor=None))
+
+
+@routes.route(
+    "PUT",
+    "/users/{id}/channels",
+    summary="Set the channels a user works directly (admins)",
+    body=UserChannelsIn,
+    response=Page[UserChannelOut],
+    errors=[403, 404],
+)
+async def put_user_channels(request: web.Request) -> web.Response:
+    """Replace the user's direct channel memberships (the team screen edits one agent at
+    a time; PUT /channels/{id}/members edits one channel). Channels they work through a
+    team stay. Answers every channel they work now, as the GET does."""
+    auth.require_role(request, Role.ADMIN)
+    user_id = path_id(request)
+    body = await parse_body(request, UserChannelsIn)
+    async with request.app[SESSIONS_KEY]() as session, session.begin():
+        if await session.get(User, user_id, with_for_update=True) is None:
+            raise not_found("no such user")
+        try:
+            await check_channels(session, body.channel_ids)
+        except UnknownIds as err:
+            raise validation_failed({err.field: str(err)}) from err
+        changed = await set_direct_channels(session, user_id, body.channel_ids)
+        await session.flush()
+        items = [UserChannelOut.of(item) for item in await user_channels(session, user_id)]
+    for channel_id in sorted(changed):
+        await publish(request, Event("channel.members_changed", {"channel_id": str(channel_id)}))
     return respond(request, Page[UserChannelOut](items=items, next_cursor=None))
 
 
