@@ -18,7 +18,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from aiogram import Dispatcher
 from aiogram.dispatcher.event.bases import UNHANDLED
@@ -271,27 +271,43 @@ def _not_fetched(parsed: ParsedMessage) -> tuple[InboundAttachment, ...]:
     )
 
 
-async def check_token(config: ChannelConfig) -> dict[str, str]:
-    """Ask Telegram who the bot is (getMe): field errors by configuration key, empty when
-    the token works. Used when a channel is saved."""
+@dataclass(frozen=True, slots=True)
+class BotIdentity:
+    """Who a token belongs to, as getMe answers: shown to the admin to confirm the bot."""
+
+    id: int
+    name: str  # the bot's first name
+    username: str | None
+
+
+async def describe_bot(config: ChannelConfig) -> tuple[dict[str, str], BotIdentity | None]:
+    """Ask Telegram who the bot is (getMe): field errors by configuration key (empty when
+    the token works) and, when it works, the bot's identity."""
     telegram = _telegram(config)
     bot = make_bot(telegram)
     where = "api_base_url" if telegram.api_base_url else "bot_token"
     try:
-        await bot.get_me()
+        me = await bot.get_me()
     except TelegramUnauthorizedError:
-        return {"bot_token": "Telegram refused the token (401 Unauthorized)"}
+        return {"bot_token": "Telegram refused the token (401 Unauthorized)"}, None
     except TelegramNotFound:
-        return {"bot_token": "Telegram does not know this token (404 Not Found)"}
+        return {"bot_token": "Telegram does not know this token (404 Not Found)"}, None
     except TelegramNetworkError as err:
-        return {where: f"could not reach the Telegram Bot API: {err.message}"}
+        return {where: f"could not reach the Telegram Bot API: {err.message}"}, None
     except TelegramAPIError as err:
-        return {"bot_token": f"Telegram refused getMe: {err.message}"}
+        return {"bot_token": f"Telegram refused getMe: {err.message}"}, None
     except ClientDecodeError:
-        return {where: "the server did not answer like the Telegram Bot API"}
+        return {where: "the server did not answer like the Telegram Bot API"}, None
     finally:
         await bot.session.close()
-    return {}
+    return {}, BotIdentity(id=me.id, name=me.first_name, username=me.username)
+
+
+async def check_token(config: ChannelConfig) -> dict[str, str]:
+    """Ask Telegram who the bot is (getMe): field errors by configuration key, empty when
+    the token works. Used when a channel is saved."""
+    errors, _ = await describe_bot(config)
+    return errors
 
 
 async def check_connection(config: ChannelConfig) -> dict[str, str]:

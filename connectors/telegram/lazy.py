@@ -4,9 +4,14 @@ and a hub without Telegram channels start without it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from connectors.base import Connector, ConnectorContext
 from connectors.config import ChannelConfig
 from connectors.types import ChannelId, Inbound, RawPayload
+
+if TYPE_CHECKING:
+    from connectors.telegram.connector import BotIdentity
 
 
 def build(channel_id: ChannelId, config: ChannelConfig, context: ConnectorContext) -> Connector:
@@ -28,3 +33,10 @@ async def check_connection(config: ChannelConfig) -> dict[str, str]:
     from connectors.telegram import connector
 
     return await connector.check_connection(config)
+
+
+async def describe_bot(config: ChannelConfig) -> tuple[dict[str, str], BotIdentity | None]:
+    """The check with the bot's name and username (see connector.describe_bot)."""
+    from connectors.telegram import connector
+
+    return await connector.describe_bot(config)

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.config import SECRET_MASK, ChannelConfig
 from connectors.registry import ConnectorSpec, spec_for
-from connectors.types import ChannelHealth
+from connectors.telegram import lazy as telegram
+from connectors.types import ChannelHealth, ChannelKind
 from inbox.models import Role
 from timeline.crypto import SecretBox, SecretBoxError
 from timeline.events import Event
@@ -43,6 +45,48 @@ logger = logging.getLogger(__name__)
 routes = ApiRoutes(tag="channels")
 
 
+class ProviderAccount(BaseModel):
+    """Who the credentials belong to, as the provider names it (a Telegram bot's name)."""
+
+    name: str
+    username: str | None = Field(description="the handle, without @ (a Telegram bot's)")
+
+
+class ChannelTestOut(ConnectionTestOut):
+    """A connection test's answer, with the account the credentials open when the provider
+    names it (a Telegram bot: shown so the admin can confirm it is the right bot)."""
+
+    # Left out when the provider names no account, so the answer of the other kinds stays
+    # {ok, checked, errors}.
+    account: ProviderAccount | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+# Checks that also name the account, for the kinds whose provider answers with one; the
+# other kinds run the registry's plain check_connection.
+AccountCheck = Callable[[ChannelConfig], Awaitable[tuple[dict[str, str], ProviderAccount | None]]]
+
+
+async def _telegram_account(config: ChannelConfig) -> tuple[dict[str, str], ProviderAccount | None]:
+    errors, bot = await telegram.describe_bot(config)
+    account = None if bot is None else ProviderAccount(name=bot.name, username=bot.username)
+    return errors, account
+
+
+ACCOUNT_CHECKS: dict[ChannelKind, AccountCheck] = {ChannelKind.TELEGRAM: _telegram_account}
+
+
+async def run_check(spec: ConnectorSpec, config: ChannelConfig) -> ChannelTestOut:
+    """Test `config` against the provider: what failed by configuration key, and the
+    account it opens where the provider names one."""
+    if (account_check := ACCOUNT_CHECKS.get(spec.kind)) is not None:
+        errors, account = await account_check(config)
+        return ChannelTestOut(ok=not errors, checked=True, errors=errors, account=account)
+    if spec.check_connection is None:
+        return ChannelTestOut(ok=True, checked=False, errors={})
+    errors = await spec.check_connection(config)
+    return ChannelTestOut(ok=not errors, checked=True, errors=errors)
+
+
 @routes.route(
     "GET", "/channels", summary="List channels", query=PageQuery, response=Page[ChannelOut]
 )
@@ -60,7 +104,7 @@ async def list_channels(request: web.Request) -> web.Response:
         rows = (await session.scalars(statement)).all()
     page, next_cursor = cut(rows, query.limit, lambda row: Keyset(at=row.created_at, id=row.id))
     box = request.app[SECRET_BOX_KEY]
-    items = [_channel_out(row, _masked_stored(box, row)) for row in page]
+    items = [_channel_out(row, masked_stored(box, row)) for row in page]
     return respond(request, Page[ChannelOut](items=items, next_cursor=next_cursor))
 
 
@@ -78,8 +122,8 @@ async def create_channel(request: web.Request) -> web.Response:
     auth.require_role(request, Role.ADMIN)
     body = await parse_body(request, ChannelCreate)
     spec = spec_for(body.kind)
-    _refuse_masks(spec, body.config)
-    config = _check_config(spec, body.config)
+    refuse_masks(spec, body.config)
+    config = check_config(spec, body.config)
     await _check_on_save(spec, config)
     channel = Channel(
         kind=spec.kind.value,
@@ -99,9 +143,9 @@ async def get_channel(request: web.Request) -> web.Response:
     """One channel, secrets masked."""
     channel_id = path_id(request)
     async with request.app[READ_SESSIONS_KEY]() as session:
-        channel = await _visible_channel(session, request, channel_id)
+        channel = await visible_channel(session, request, channel_id)
     return respond(
-        request, _channel_out(channel, _masked_stored(request.app[SECRET_BOX_KEY], channel))
+        request, _channel_out(channel, masked_stored(request.app[SECRET_BOX_KEY], channel))
     )
 
 
@@ -121,7 +165,7 @@ async def update_channel(request: web.Request) -> web.Response:
     box = request.app[SECRET_BOX_KEY]
     shown: dict[str, Any] | None = None
     async with request.app[SESSIONS_KEY]() as session:
-        channel = await _visible_channel(session, request, channel_id)
+        channel = await visible_channel(session, request, channel_id)
         if body.config is not None:
             shown = await _reconfigure(box, channel, body.config)
         if body.name is not None:
@@ -131,7 +175,7 @@ async def update_channel(request: web.Request) -> web.Response:
         await session.commit()
     await publish(request, _event("channel.updated", channel))
     if shown is None:
-        shown = _masked_stored(box, channel)
+        shown = masked_stored(box, channel)
     return respond(request, _channel_out(channel, shown))
 
 
@@ -147,7 +191,7 @@ async def delete_channel(request: web.Request) -> web.Response:
     auth.require_role(request, Role.ADMIN)
     channel_id = path_id(request)
     async with request.app[SESSIONS_KEY]() as session:
-        channel = await _visible_channel(session, request, channel_id)
+        channel = await visible_channel(session, request, channel_id)
         await session.delete(channel)
         await session.commit()
     await publish(request, _event("channel.deleted", channel))
@@ -159,7 +203,7 @@ async def delete_channel(request: web.Request) -> web.Response:
     "/channels/{id}/test",
     summary="Test a channel's connection (admins)",
     body=ConnectionTest,
-    response=ConnectionTestOut,
+    response=ChannelTestOut,
     errors=[403, 404],
 )
 async def test_channel(request: web.Request) -> web.Response:
@@ -170,18 +214,16 @@ async def test_channel(request: web.Request) -> web.Response:
     body = await parse_body(request, ConnectionTest) if request.can_read_body else ConnectionTest()
     box = request.app[SECRET_BOX_KEY]
     async with request.app[READ_SESSIONS_KEY]() as session:
-        channel = await _visible_channel(session, request, channel_id)
+        channel = await visible_channel(session, request, channel_id)
     spec = spec_for(channel.kind)
-    config = _check_config(spec, _merge(spec, _stored_values(box, channel), body.config or {}))
-    if spec.check_connection is None:
-        return respond(request, ConnectionTestOut(ok=True, checked=False, errors={}))
-    errors = await spec.check_connection(config)
-    return respond(request, ConnectionTestOut(ok=not errors, checked=True, errors=errors))
+    config = check_config(spec, _merge(spec, stored_values(box, channel), body.config or {}))
+    return respond(request, await run_check(spec, config))
 
 
-async def _visible_channel(
+async def visible_channel(
     session: AsyncSession, request: web.Request, channel_id: uuid.UUID
 ) -> Channel:
+    """The channel, or 404 when it does not exist or the caller may not see it."""
     channel = await session.get(Channel, channel_id)
     visible = auth.visible_channel_ids(request)
     if channel is None or (visible is not None and channel.id not in visible):
@@ -192,8 +234,8 @@ async def _visible_channel(
 async def _reconfigure(box: SecretBox, channel: Channel, changes: dict[str, Any]) -> dict[str, Any]:
     """Merge `changes` onto the stored config, validate and store it; returns it as shown."""
     spec = spec_for(channel.kind)
-    stored = _stored_values(box, channel)
-    config = _check_config(spec, _merge(spec, stored, changes))
+    stored = stored_values(box, channel)
+    config = check_config(spec, _merge(spec, stored, changes))
     await _check_on_save(spec, config)
     channel.config_encrypted = box.encrypt(config.model_dump(mode="json"))
     # A secret generated anew (a cleared Telegram secret_token) is shown, as at creation.
@@ -215,14 +257,16 @@ async def _check_on_save(spec: ConnectorSpec, config: ChannelConfig) -> None:
         )
 
 
-def _check_config(spec: ConnectorSpec, values: dict[str, Any]) -> ChannelConfig:
+def check_config(spec: ConnectorSpec, values: dict[str, Any]) -> ChannelConfig:
+    """`values` validated by the kind's model; 422 with `config.<key>` field errors."""
     try:
         return spec.config.model_validate(values)
     except ValidationError as err:
         raise validation_failed(field_errors(err, prefix="config")) from err
 
 
-def _refuse_masks(spec: ConnectorSpec, values: dict[str, Any]) -> None:
+def refuse_masks(spec: ConnectorSpec, values: dict[str, Any]) -> None:
+    """422 for a secret sent as the mask the API answers in its place."""
     # A secret of "***" is an API answer sent back by mistake, not a credential.
     masked = {
         f"config.{name}": "send the real value; *** stands for a stored secret"
@@ -242,7 +286,7 @@ def _merge(spec: ConnectorSpec, stored: dict[str, Any], changes: dict[str, Any])
     return merged
 
 
-def _stored_values(box: SecretBox, channel: Channel) -> dict[str, Any]:
+def stored_values(box: SecretBox, channel: Channel) -> dict[str, Any]:
     """The stored configuration; empty when it cannot be decrypted, so that an admin can
     still send a complete new one after the secret key changed."""
     try:
@@ -252,7 +296,8 @@ def _stored_values(box: SecretBox, channel: Channel) -> dict[str, Any]:
         return {}
 
 
-def _masked_stored(box: SecretBox, channel: Channel) -> dict[str, Any] | None:
+def masked_stored(box: SecretBox, channel: Channel) -> dict[str, Any] | None:
+    """The stored configuration as the API shows it; None when it cannot be read."""
     try:
         config = spec_for(channel.kind).config.model_validate(box.decrypt(channel.config_encrypted))
     except (SecretBoxError, ValidationError) as err:
