@@ -1,5 +1,6 @@
 """Canned responses over the REST API (issue 9): list (what the user may use), create,
-get, change, delete, and render for a conversation.
+get, change, delete, render for a conversation, and preview text being written (the admin
+editor's live preview, filled from a sample contact unless a conversation is named).
 
 Who may use and write which scope is decided in inbox/canned.py. A response the user
 may not use is a 404, as if it did not exist (personal responses are nobody else's
@@ -19,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox import canned
 from inbox.canned import CannedError, CannedForbidden, Reader, ShortCodeTaken
 from inbox.canned_models import CannedResponse, CannedScope
+from inbox.models import User
+from inbox.placeholders import placeholder_values, render
 from timeline.models import utcnow
 from web import auth
 from web.api import path_id
@@ -28,6 +31,8 @@ from web.api.canned_schemas import (
     CannedOut,
     CannedPage,
     CannedPatch,
+    CannedPreviewIn,
+    CannedPreviewOut,
     CannedQuery,
     RenderIn,
     RenderOut,
@@ -193,6 +198,54 @@ async def render_canned(request: web.Request) -> web.Response:
         except LookupError as err:  # deleted since we looked
             raise not_found("no such conversation") from err
     return respond(request, RenderOut(text=text))
+
+
+# Who fills the placeholders of a preview that names no conversation: made up, plainly so.
+_SAMPLE_CONTACT: dict[str, str | None] = {
+    "contact.name": "Ann Lee",
+    "contact.first_name": "Ann",
+    "contact.last_name": "Lee",
+    "contact.email": "ann.lee@example.com",
+    "contact.phone": "+14155550100",
+    "conversation.id": "00000000-0000-4000-8000-000000000001",
+    "channel.name": "Support",
+}
+
+
+def _sample_values(agent: User) -> dict[str, str | None]:
+    first = agent.name.strip().partition(" ")[0] if agent.name else None
+    return {
+        **_SAMPLE_CONTACT,
+        "agent.name": agent.name,
+        "agent.first_name": first or None,
+        "agent.email": agent.email,
+    }
+
+
+@routes.route(
+    "POST",
+    "/canned-responses/preview",
+    summary="Text not saved yet with its placeholders filled (a sample contact by default)",
+    body=CannedPreviewIn,
+    response=CannedPreviewOut,
+    errors=[404],
+)
+async def preview_canned(request: web.Request) -> web.Response:
+    """What an editor shows while a response is written: 422 naming `text` for an unknown
+    placeholder, as saving would; 404 for a conversation you do not see."""
+    body = await parse_body(request, CannedPreviewIn)
+    user = auth.current_user(request)
+    if body.conversation_id is None:
+        return respond(
+            request, CannedPreviewOut(text=render(body.text, _sample_values(user)), sample=True)
+        )
+    async with request.app[READ_SESSIONS_KEY]() as session:
+        conversation = await visible_conversation(session, request, body.conversation_id)
+        try:
+            values = await placeholder_values(session, conversation.id, user)
+        except LookupError as err:  # deleted since we looked
+            raise not_found("no such conversation") from err
+    return respond(request, CannedPreviewOut(text=render(body.text, values), sample=False))
 
 
 async def _usable(

@@ -199,6 +199,21 @@ class RenderIn(Input):
     conversation_id: uuid.UUID
 
 
+class CannedPreviewIn(Input):
+    """Text not saved yet, to see as a customer would: its placeholders filled from a
+    conversation you see, or from a sample contact when none is named."""
+
+    text: Template
+    conversation_id: uuid.UUID | None = None
+
+
+class CannedPreviewOut(BaseModel):
+    """The text with its placeholders filled, the requester as agent."""
+
+    text: str
+    sample: bool = Field(description="true when a sample contact filled the placeholders")
+
+
 class RenderOut(BaseModel):
     """A canned response's text with its placeholders filled, the requester as agent."""
 
