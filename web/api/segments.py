@@ -1,10 +1,11 @@
 """Segments: saved filters over contacts with live counts, their contacts, and CSV export.
 
-Anyone signed in may read segments and count; saving, changing, deleting and exporting
-(personal data in bulk) need the admin or manager role, and erased contacts are counted
-and listed only for admins (`include_erased`). Every count and list honours the channels
-the user may see. The segment list counts each segment on the page with its own query,
-so a page of segments costs one count query per segment on it.
+Anyone signed in may read segments, count a filter and list its contacts; saving,
+changing, deleting and exporting (personal data in bulk) need the admin or manager role,
+and erased contacts are counted and listed only for admins (`include_erased`). Every
+count and list honours the channels the user may see. The segment list counts each
+segment on the page with its own query, so a page of segments costs one count query per
+segment on it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ routes = ApiRoutes(tag="segments")
 
 _EDITORS = (Role.ADMIN, Role.MANAGER)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_ACTIVITY = Contact.last_activity_at  # with id, the index ix_contacts_last_activity
 
 
 def _for_user(request: web.Request, filters: SegmentFilters) -> SegmentFilters:
@@ -184,6 +186,24 @@ async def preview_segment(request: web.Request) -> web.Response:
     return respond(request, CountOut(count=count))
 
 
+@routes.route(
+    "POST",
+    "/segments/preview/contacts",
+    summary="The contacts a filter matches, without saving it, most recent activity first",
+    query=PageQuery,
+    body=FiltersIn,
+    response=Page[ContactOut],
+    errors=[403],
+)
+async def preview_contacts(request: web.Request) -> web.Response:
+    """The contact list of a filter being built (the admin contacts screen); 422 when it
+    does not fit the attribute definitions."""
+    query = parse_query(request, PageQuery)
+    body = await parse_body(request, FiltersIn)
+    _check_allowed(request, body.filters)
+    return respond(request, await _contacts_page(request, body.filters, query))
+
+
 @routes.route("GET", "/segments/{id}", summary="Get a segment", response=SegmentOut, errors=[404])
 async def get_segment(request: web.Request) -> web.Response:
     """One segment with its live count."""
@@ -243,9 +263,6 @@ async def delete_segment(request: web.Request) -> web.Response:
     return respond(request)
 
 
-_ACTIVITY = Contact.last_activity_at  # with id, the index ix_contacts_last_activity
-
-
 @routes.route(
     "GET",
     "/segments/{id}/contacts",
@@ -262,6 +279,14 @@ async def segment_contacts(request: web.Request) -> web.Response:
     async with request.app[READ_SESSIONS_KEY]() as session:
         segment = await _segment(session, segment_id)
         filters = _for_user(request, SegmentFilters.model_validate(segment.filters))
+    return respond(request, await _contacts_page(request, filters, query))
+
+
+async def _contacts_page(
+    request: web.Request, filters: SegmentFilters, query: PageQuery
+) -> Page[ContactOut]:
+    """One page of the contacts `filters` match among those the user sees."""
+    async with request.app[READ_SESSIONS_KEY]() as session:
         try:
             condition = await compile_filters(
                 session, filters, visible=auth.visible_channel_ids(request)
@@ -281,7 +306,7 @@ async def segment_contacts(request: web.Request) -> web.Response:
             rows, query.limit, lambda row: Keyset(at=row.last_activity_at, id=row.id)
         )
         items = await _contact_outs(session, page)
-    return respond(request, Page[ContactOut](items=items, next_cursor=next_cursor))
+    return Page[ContactOut](items=items, next_cursor=next_cursor)
 
 
 @routes.route(
