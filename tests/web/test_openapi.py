@@ -150,7 +150,14 @@ async def test_downloads_declare_their_media_type(client: Client, admin: Any) ->
         for operation in item.values()
         if path.endswith(".csv") or path.endswith("/export")
     }
-    assert len(downloads) == 5
+    assert set(downloads) == {
+        "/api/v1/contacts/export.csv",
+        "/api/v1/contacts/{id}/export",
+        "/api/v1/segments/{id}/export.csv",
+        "/api/v1/reports/summary/export.csv",
+        "/api/v1/reports/volume/export.csv",
+        "/api/v1/reports/series/export.csv",
+    }
     for path, content in downloads.items():
         expected = "application/zip" if path.endswith("/export") else "text/csv"
         assert list(content) == [expected], path
