@@ -12,7 +12,7 @@ modules, the websocket for live updates.
 | GET /messages/{id}/frame | an email's sanitized HTML for the thread's sandboxed frame |
 | GET /static/<version>/<path> | static files (web/ui/assets.py) |
 | /contacts…, /pipeline, /reports, /settings/… | the admin and manager screens (web/ui/admin/) |
-| GET, POST /invitations/{token} | an invitation's set-password page (public; web/ui/invitation_pages.py) |
+| GET, POST /invitations/{token} | set a password from an invitation (public) |
 
 How the pieces fit, and how to add a page: web/ui/README.md.
 """
