@@ -21,6 +21,11 @@ Where each figure comes from, and which agent, team or channel it belongs to:
 
 Everything is read from the raw tables with range conditions on indexed times (see
 inbox/report_models.py for the indexes and for why nothing is pre-aggregated).
+
+`summaries` gives the summary report of each of consecutive parts of a period (the
+local days or weeks of a report series) from the same statements as one summary, with
+the part as one more grouping column: one pass over the period, not one per part, and
+by construction the very figures `summary` gives for each part alone.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -230,6 +235,65 @@ def _group_key(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+@dataclass(frozen=True, slots=True)
+class _Buckets:
+    """The consecutive parts a report's period is cut into; one part: a plain summary.
+
+    Every statement reads the whole span once and groups by the part its row's time
+    falls in (`of`), in addition to its own grouping."""
+
+    parts: tuple[Period, ...]
+
+    def __post_init__(self) -> None:
+        if not self.parts:
+            raise ValueError("a report needs at least one period")
+        for before, after in zip(self.parts, self.parts[1:], strict=False):
+            # The parts' figures must be the summaries of those parts alone: no instant
+            # may fall in two of them, or in a gap.
+            if before.end != after.start or before.zone != after.zone:
+                raise ValueError("the periods of a report must follow one another")
+
+    @property
+    def span(self) -> Period:
+        """The period from the first part's start to the last part's end."""
+        first, last = self.parts[0], self.parts[-1]
+        return Period(first.first, last.last, first.zone, first.start, last.end)
+
+    @property
+    def single(self) -> bool:
+        """Only one part: nothing to group by (the plain summary's statements)."""
+        return len(self.parts) == 1
+
+    def of(self, column: SQLColumnExpression[Any]) -> ColumnElement[Any]:
+        """The index of the part an instant falls in; NULL outside the span (and for
+        NULL). A binary search over the parts' starts written as nested CASEs: about
+        log2(parts) comparisons a row, on both databases, with the same UTC bounds
+        (computed in Python, DST included) and comparisons as `_within`. With one part
+        the constant 0, which the statements do not group by."""
+        if self.single:
+            return literal(0, Integer)
+        starts = [part.start for part in self.parts]
+
+        def search(low: int, high: int) -> ColumnElement[Any]:
+            # `column` is known to fall in one of parts low .. high - 1.
+            if high - low == 1:
+                return literal(low, Integer)
+            middle = (low + high) // 2
+            return case((column < starts[middle], search(low, middle)), else_=search(middle, high))
+
+        span = self.span
+        outside = or_(column.is_(None), column < span.start, column >= span.end)
+        return case((outside, null()), else_=search(0, len(starts)))
+
+    def grouped(self, bucket: ColumnElement[Any]) -> tuple[ColumnElement[Any], ...]:
+        """`bucket` as a grouping column, or none for a single part."""
+        return () if self.single else (bucket,)
+
+
+# (part index, group key): whose figures a row of results are
+Cell = tuple[int, str | None]
+
+
 # --- the figures ------------------------------------------------------------------------------
 
 
@@ -245,22 +309,26 @@ _METRIC_KEYS = _Keys(
 
 
 async def _opened(
-    session: AsyncSession, period: Period, grouping: Grouping, scope: Scope
-) -> dict[str | None, int]:
+    session: AsyncSession, buckets: _Buckets, grouping: Grouping, scope: Scope
+) -> dict[Cell, int]:
     keys = _CONVERSATION_KEYS
     key = _key(grouping, keys)
-    statement = select(key if key is not None else null(), func.count()).select_from(Conversation)
-    statement = _join_labels(statement, grouping, keys).where(
-        _within(Conversation.created_at, period), *_scoped(scope, keys.channel, keys.team)
+    bucket = buckets.of(Conversation.created_at)
+    statement = select(bucket, key if key is not None else null(), func.count()).select_from(
+        Conversation
     )
-    if key is not None:
-        statement = statement.group_by(key)
-    return {_group_key(g): n for g, n in (await session.execute(statement))}
+    statement = _join_labels(statement, grouping, keys).where(
+        _within(Conversation.created_at, buckets.span), *_scoped(scope, keys.channel, keys.team)
+    )
+    grouped = (*buckets.grouped(bucket), *((key,) if key is not None else ()))
+    if grouped:
+        statement = statement.group_by(*grouped)
+    return {(b, _group_key(g)): n for b, g, n in (await session.execute(statement))}
 
 
 async def _messages(
-    session: AsyncSession, period: Period, grouping: Grouping, scope: Scope
-) -> dict[tuple[str | None, str], int]:
+    session: AsyncSession, buckets: _Buckets, grouping: Grouping, scope: Scope
+) -> dict[tuple[int, str | None, str], int]:
     # Outbound messages are their author's; inbound ones the conversation's assignee's.
     agent = case(
         (Message.direction == Direction.OUT.value, Message.author_id),
@@ -268,20 +336,26 @@ async def _messages(
     )
     keys = _Keys(Message.conversation_id, agent, Conversation.team_id, Message.channel_id)
     key = _key(grouping, keys)
+    bucket = buckets.of(Message.created_at)
     statement = select(
-        key if key is not None else null(), Message.direction, func.count()
+        bucket, key if key is not None else null(), Message.direction, func.count()
     ).select_from(Message)
     if grouping in ("agent", "team") or scope.team_id is not None:
         statement = statement.join(Conversation, Conversation.id == Message.conversation_id)
     statement = _join_labels(statement, grouping, keys).where(
-        _within(Message.created_at, period),
+        _within(Message.created_at, buckets.span),
         Message.kind == MessageKind.MESSAGE.value,
         Message.private.is_(False),
         Message.auto_submitted.is_(False),
         *_scoped(scope, keys.channel, keys.team),
     )
-    statement = statement.group_by(*((key,) if key is not None else ()), Message.direction)
-    return {(_group_key(g), direction): n for g, direction, n in (await session.execute(statement))}
+    statement = statement.group_by(
+        *buckets.grouped(bucket), *((key,) if key is not None else ()), Message.direction
+    )
+    return {
+        (b, _group_key(g), direction): n
+        for b, g, direction, n in (await session.execute(statement))
+    }
 
 
 def _metric_value(clock: str) -> SQLColumnExpression[Any]:
@@ -291,11 +365,12 @@ def _metric_value(clock: str) -> SQLColumnExpression[Any]:
 
 
 def _metric_rows(
-    statement: Select[Any], period: Period, grouping: Grouping, scope: Scope
+    statement: Select[Any], buckets: _Buckets, grouping: Grouping, scope: Scope
 ) -> Select[Any]:
     keys = _METRIC_KEYS
     return _join_labels(statement, grouping, keys).where(
-        _within(ConversationMetric.ended_at, period), *_scoped(scope, keys.channel, keys.team)
+        _within(ConversationMetric.ended_at, buckets.span),
+        *_scoped(scope, keys.channel, keys.team),
     )
 
 
@@ -304,39 +379,45 @@ def _micros(value: SQLColumnExpression[Any]) -> ColumnElement[int]:
     return cast(func.round(value * MICROS), BigInteger)
 
 
-# (group key, kind, clock) -> the ranks a group's percentiles need
-Ranks = dict[tuple[str | None, str, str], Ranked]
+# (part index, group key, kind, clock) -> the ranks a group's percentiles need
+Ranks = dict[tuple[int, str | None, str, str], Ranked]
 
 
 async def _ranked_windows(
-    session: AsyncSession, period: Period, grouping: Grouping, scope: Scope
+    session: AsyncSession, buckets: _Buckets, grouping: Grouping, scope: Scope
 ) -> Ranks:
     """SQLite: ranks by window functions, one query per clock; only the rows at the
     percentile ranks come back."""
     key = _key(grouping, _METRIC_KEYS)
-    partition = (ConversationMetric.kind, *((key,) if key is not None else ()))
+    bucket = buckets.of(ConversationMetric.ended_at)
+    partition = (
+        ConversationMetric.kind,
+        *buckets.grouped(bucket),
+        *((key,) if key is not None else ()),
+    )
     result: Ranks = {}
     for clock in CLOCKS:
         value = _metric_value(clock)
         inner = select(
             ConversationMetric.kind.label("kind"),
+            bucket.label("b"),
             (key if key is not None else null()).label("g"),
             value.label("v"),
             func.row_number().over(partition_by=partition, order_by=value).label("rn"),
             func.count().over(partition_by=partition).label("n"),
             func.sum(_micros(value)).over(partition_by=partition).label("us"),
         ).select_from(ConversationMetric)
-        ranks = _metric_rows(inner, period, grouping, scope).where(value.is_not(None)).subquery()
+        ranks = _metric_rows(inner, buckets, grouping, scope).where(value.is_not(None)).subquery()
         wanted = []
         for p in PERCENTILES:
             low = (ranks.c.n - 1) * p.numerator // p.denominator + 1
             wanted += [ranks.c.rn == low, ranks.c.rn == low + 1]
         statement = select(
-            ranks.c.kind, ranks.c.g, ranks.c.rn, ranks.c.n, ranks.c.us, ranks.c.v
+            ranks.c.kind, ranks.c.b, ranks.c.g, ranks.c.rn, ranks.c.n, ranks.c.us, ranks.c.v
         ).where(or_(*wanted))
-        for kind, g, rank, n, us, v in await session.execute(statement):
+        for kind, b, g, rank, n, us, v in await session.execute(statement):
             ranked = result.setdefault(
-                (_group_key(g), kind, clock), Ranked(count=n, micros=int(us))
+                (b, _group_key(g), kind, clock), Ranked(count=n, micros=int(us))
             )
             ranked.values[rank] = float(v)
     return result
@@ -344,7 +425,7 @@ async def _ranked_windows(
 
 async def _ranked_arrays(
     session: AsyncSession,
-    period: Period,
+    buckets: _Buckets,
     grouping: Grouping,
     scope: Scope,
     *,
@@ -360,7 +441,8 @@ async def _ranked_arrays(
     second grouping set told apart by GROUPING(): one scan and sort of the period's
     spans instead of two. Returns (groups, totals)."""
     key = _key(grouping, _METRIC_KEYS)
-    columns: list[Any] = [ConversationMetric.kind, key if key is not None else null()]
+    bucket = buckets.of(ConversationMetric.ended_at)
+    columns: list[Any] = [ConversationMetric.kind, bucket, key if key is not None else null()]
     columns.append(func.grouping(key) if totals and key is not None else literal(0))
     for clock in CLOCKS:
         value = _metric_value(clock)
@@ -374,25 +456,24 @@ async def _ranked_arrays(
             low = (n - 1) * p.numerator // p.denominator + 1
             columns += [ordered[low], ordered[low + 1]]
     statement = _metric_rows(
-        select(*columns).select_from(ConversationMetric), period, grouping, scope
+        select(*columns).select_from(ConversationMetric), buckets, grouping, scope
     ).where(ConversationMetric.kind == kind)
+    # The part before the group: the totals' set is then a prefix of the groups', so one
+    # sort serves both.
+    outer = (ConversationMetric.kind, *buckets.grouped(bucket))
     if key is None:
-        statement = statement.group_by(ConversationMetric.kind)
+        statement = statement.group_by(*outer)
     elif totals:
-        statement = statement.group_by(
-            func.grouping_sets(
-                tuple_(ConversationMetric.kind, key), tuple_(ConversationMetric.kind)
-            )
-        )
+        statement = statement.group_by(func.grouping_sets(tuple_(*outer, key), tuple_(*outer)))
     else:
-        statement = statement.group_by(ConversationMetric.kind, key)
+        statement = statement.group_by(*outer, key)
     groups: Ranks = {}
     overall: Ranks = {}
     width = 2 + 2 * len(PERCENTILES)
     for row in await session.execute(statement):
-        kind, g, is_total = row[0], _group_key(row[1]), bool(row[2])
+        kind, b, g, is_total = row[0], row[1], _group_key(row[2]), bool(row[3])
         for i, clock in enumerate(CLOCKS):
-            n, us, *values = row[3 + i * width : 3 + (i + 1) * width]
+            n, us, *values = row[4 + i * width : 4 + (i + 1) * width]
             if not n:
                 continue
             ranked = Ranked(count=n, micros=int(us))
@@ -403,15 +484,16 @@ async def _ranked_arrays(
                 ranked.values[rank] = float(low)
                 if high is not None:
                     ranked.values[rank + 1] = float(high)
-            (overall if is_total else groups)[(g, kind, clock)] = ranked
+            (overall if is_total else groups)[(b, g, kind, clock)] = ranked
     return groups, overall
 
 
 async def _sla(
-    session: AsyncSession, period: Period, grouping: Grouping, scope: Scope, now: datetime
-) -> dict[tuple[str | None, str], Attainment]:
+    session: AsyncSession, buckets: _Buckets, grouping: Grouping, scope: Scope, now: datetime
+) -> dict[tuple[int, str | None, str], Attainment]:
     keys = _CONVERSATION_KEYS
     key = _key(grouping, keys)
+    period = buckets.span
     on_time = and_(SlaClock.met_at.is_not(None), SlaClock.met_at <= SlaClock.due_at)
     met = and_(on_time, _within(SlaClock.met_at, period))
     # Not `~on_time`: that is NULL, not true, for a clock never met.
@@ -420,10 +502,16 @@ async def _sla(
         SlaClock.due_at <= now,
         or_(SlaClock.met_at.is_(None), SlaClock.met_at > SlaClock.due_at),
     )
+    # A clock counts in the part its met_at falls in and in the one its due_at falls in
+    # (as in those parts' own summaries, whose condition is either time in the part):
+    # met by its met_at, breached by its due_at.
+    met_part, due_part = buckets.of(SlaClock.met_at), buckets.of(SlaClock.due_at)
     statement = (
         select(
             key if key is not None else null(),
             SlaClock.target,
+            met_part,
+            due_part,
             func.sum(case((met, 1), else_=0)),
             func.sum(case((breached, 1), else_=0)),
         )
@@ -434,11 +522,22 @@ async def _sla(
         or_(_within(SlaClock.met_at, period), _within(SlaClock.due_at, period)),
         *_scoped(scope, keys.channel, keys.team),
     )
-    statement = statement.group_by(*((key,) if key is not None else ()), SlaClock.target)
-    return {
-        (_group_key(g), target): Attainment(met=int(m or 0), breached=int(b or 0))
-        for g, target, m, b in (await session.execute(statement))
-    }
+    statement = statement.group_by(
+        *((key,) if key is not None else ()),
+        SlaClock.target,
+        *buckets.grouped(met_part),
+        *buckets.grouped(due_part),
+    )
+    counts: dict[tuple[int, str | None, str], list[int]] = {}
+    for g, target, met_in, due_in, m, b in await session.execute(statement):
+        for part in {met_in, due_in} - {None}:
+            counts.setdefault((part, _group_key(g), target), [0, 0])
+        # Met needs met_at in the span, breached due_at: their part is never NULL then.
+        if m:
+            counts[(met_in, _group_key(g), target)][0] += int(m)
+        if b:
+            counts[(due_in, _group_key(g), target)][1] += int(b)
+    return {cell: Attainment(met=m, breached=b) for cell, (m, b) in counts.items()}
 
 
 # A unit of work: one statement on the session it is given, its results written into
@@ -447,17 +546,21 @@ async def _sla(
 Job = Callable[[AsyncSession], Awaitable[None]]
 
 
-def _put_times(figures: defaultdict[str | None, Figures], ranks: Ranks) -> None:
-    for (g, kind, clock), ranked in ranks.items():
-        figures[g].times[kind][clock] = ranked.stats()
+# Figures by (part index, group key); the totals under group key None.
+Into = defaultdict[Cell, Figures]
+
+
+def _put_times(figures: Into, ranks: Ranks) -> None:
+    for (b, g, kind, clock), ranked in ranks.items():
+        figures[(b, g)].times[kind][clock] = ranked.stats()
         if clock == "wall" and kind == MetricKind.RESOLUTION.value:
-            figures[g].conversations_resolved = ranked.count
+            figures[(b, g)].conversations_resolved = ranked.count
 
 
 def _times_jobs(
-    into: defaultdict[str | None, Figures],
-    totals: defaultdict[str | None, Figures] | None,
-    period: Period,
+    into: Into,
+    totals: Into | None,
+    buckets: _Buckets,
     grouping: Grouping,
     scope: Scope,
     postgres: bool,
@@ -468,18 +571,18 @@ def _times_jobs(
     if not postgres:
 
         async def windows(session: AsyncSession) -> None:
-            _put_times(into, await _ranked_windows(session, period, grouping, scope))
+            _put_times(into, await _ranked_windows(session, buckets, grouping, scope))
 
         if totals is None:
             return [windows]
-        return [windows, *_times_jobs(totals, None, period, "none", scope, postgres)]
+        return [windows, *_times_jobs(totals, None, buckets, "none", scope, postgres)]
 
     with_totals = totals is not None and grouping in ADDITIVE
 
     def of_kind(kind: str) -> Job:
         async def arrays(session: AsyncSession) -> None:
             groups, overall = await _ranked_arrays(
-                session, period, grouping, scope, kind=kind, totals=with_totals
+                session, buckets, grouping, scope, kind=kind, totals=with_totals
             )
             _put_times(into, groups)
             if totals is not None:
@@ -489,13 +592,13 @@ def _times_jobs(
 
     jobs = [of_kind(kind.value) for kind in MetricKind]
     if totals is not None and not with_totals:
-        jobs += _times_jobs(totals, None, period, "none", scope, postgres)
+        jobs += _times_jobs(totals, None, buckets, "none", scope, postgres)
     return jobs
 
 
 def _count_jobs(
-    into: defaultdict[str | None, Figures],
-    period: Period,
+    into: Into,
+    buckets: _Buckets,
     grouping: Grouping,
     scope: Scope,
     now: datetime,
@@ -503,19 +606,20 @@ def _count_jobs(
     """Conversations opened, messages in and out, SLA attainment, per group."""
 
     async def opened(session: AsyncSession) -> None:
-        for g, n in (await _opened(session, period, grouping, scope)).items():
-            into[g].conversations_opened = n
+        for cell, n in (await _opened(session, buckets, grouping, scope)).items():
+            into[cell].conversations_opened = n
 
     async def messages(session: AsyncSession) -> None:
-        for (g, direction), n in (await _messages(session, period, grouping, scope)).items():
+        for (b, g, direction), n in (await _messages(session, buckets, grouping, scope)).items():
             if direction == Direction.IN.value:
-                into[g].messages_in = n
+                into[(b, g)].messages_in = n
             else:
-                into[g].messages_out = n
+                into[(b, g)].messages_out = n
 
     async def sla(session: AsyncSession) -> None:
-        for (g, target), attainment in (await _sla(session, period, grouping, scope, now)).items():
-            into[g].sla[target] = attainment
+        attained = await _sla(session, buckets, grouping, scope, now)
+        for (b, g, target), attainment in attained.items():
+            into[(b, g)].sla[target] = attainment
 
     return [opened, messages, sla]
 
@@ -639,7 +743,26 @@ async def summary(
 
     With `sessions` (read sessions of the same database) the statements run at the same
     time on PostgreSQL, each on its own connection; `session` still reads the names."""
+    [report] = await summaries(session, [period], grouping, scope, now=now, sessions=sessions)
+    return report
+
+
+async def summaries(
+    session: AsyncSession,
+    periods: Sequence[Period],
+    grouping: Grouping,
+    scope: Scope,
+    *,
+    now: datetime | None = None,
+    sessions: SessionFactory | None = None,
+) -> list[Summary]:
+    """The summary report of each period, from one pass over all of them: the periods
+    must follow one another (each ends where the next starts, same timezone; ValueError
+    otherwise). Each report is the one `summary` gives for that period alone: the same
+    statements over the whole span, grouped by the period as well. Otherwise as
+    `summary`."""
     check_grouping(grouping)
+    buckets = _Buckets(tuple(periods))
     now = now or datetime.now(UTC)
     # From the bind, not a connection: `session` holds none while the jobs wait for theirs.
     postgres = session.get_bind().dialect.name == "postgresql"
@@ -648,36 +771,48 @@ async def summary(
     # adds up: those are computed over everything again (on PostgreSQL in the groups'
     # own statement, as a second grouping set).
     additive = grouping in ADDITIVE
-    grouped: defaultdict[str | None, Figures] = defaultdict(Figures)
-    overall: defaultdict[str | None, Figures] = defaultdict(Figures)
+    grouped: Into = defaultdict(Figures)
+    overall: Into = defaultdict(Figures)
     if grouping == "none":
         jobs = [
-            *_times_jobs(overall, None, period, "none", scope, postgres),
-            *_count_jobs(overall, period, "none", scope, now),
+            *_times_jobs(overall, None, buckets, "none", scope, postgres),
+            *_count_jobs(overall, buckets, "none", scope, now),
         ]
     else:
         jobs = [
-            *_times_jobs(grouped, overall, period, grouping, scope, postgres),
-            *_count_jobs(grouped, period, grouping, scope, now),
+            *_times_jobs(grouped, overall, buckets, grouping, scope, postgres),
+            *_count_jobs(grouped, buckets, grouping, scope, now),
         ]
         if not additive:
-            jobs += _count_jobs(overall, period, "none", scope, now)
+            jobs += _count_jobs(overall, buckets, "none", scope, now)
     await _run(session, sessions if postgres else None, jobs)
-    totals = overall.get(None, Figures())
     if grouping == "none":
-        return Summary(period, grouping, [], totals)
-    if additive:
-        _add_counts(totals, grouped.values())
-    names = await _known_groups(session, grouping, scope)
-    if grouping == "label":
-        names = {key: key for key in grouped}
-    missing = [key for key in grouped if key not in names]
-    names.update(await _names(session, grouping, missing))
-    groups = [
-        Group(key=key, name=names.get(key), figures=grouped.get(key) or Figures())
-        for key in {*names, *grouped}
-    ]
-    return Summary(period, grouping, sorted(groups, key=_order), totals)
+        return [
+            Summary(part, grouping, [], overall.get((b, None), Figures()))
+            for b, part in enumerate(buckets.parts)
+        ]
+    known = await _known_groups(session, grouping, scope)
+    # Names of groups with figures that are not among the known ones, looked up once for
+    # every part; each part still lists only its own (as its summary alone would).
+    looked_up = (
+        {}
+        if grouping == "label"
+        else await _names(session, grouping, {g for _, g in grouped if g not in known})
+    )
+    reports = []
+    for b, part in enumerate(buckets.parts):
+        totals = overall.get((b, None), Figures())
+        figures = {g: f for (of, g), f in grouped.items() if of == b}
+        if additive:
+            _add_counts(totals, figures.values())
+        names = {key: key for key in figures} if grouping == "label" else dict(known)
+        names.update({key: looked_up[key] for key in figures if key in looked_up})
+        groups = [
+            Group(key=key, name=names.get(key), figures=figures.get(key) or Figures())
+            for key in {*names, *figures}
+        ]
+        reports.append(Summary(part, grouping, sorted(groups, key=_order), totals))
+    return reports
 
 
 def _quarter_hour(dialect: str, column: SQLColumnExpression[Any]) -> ColumnElement[int]:

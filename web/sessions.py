@@ -285,3 +285,25 @@ async def account_state(app: web.Application) -> AsyncIterator[None]:
     yield
     if client is not None:
         await client.aclose()
+
+
+async def new_session(request: web.Request, user_id: uuid.UUID, now: datetime) -> str:
+    """A session for `user_id`, under a new id at every sign-in (no session fixation); the
+    session of a cookie the browser already had ends. Answers the new cookie value."""
+    store = request.app[SESSION_STORE_KEY]
+    if (previous := request.cookies.get(COOKIE_NAME)) is not None:
+        await store.end(previous)
+    return await store.create(user_id, now)
+
+
+def set_session_cookie(request: web.Request, response: web.StreamResponse, cookie: str) -> None:
+    """The session cookie, the same wherever a sign-in happens (API, form, invitation)."""
+    response.set_cookie(
+        COOKIE_NAME,
+        cookie,
+        max_age=int(request.app[SESSION_STORE_KEY].policy.lifetime.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=request.app[SETTINGS_KEY].cookie_secure,
+    )

@@ -77,7 +77,14 @@ from web.errors import ApiError, ErrorDetail, ErrorResponse, not_found, validati
 from web.keys import READ_SESSIONS_KEY, SESSIONS_KEY, SETTINGS_KEY
 from web.login_limit import LOGIN_LIMITER_KEY
 from web.openapi import ApiRoutes, parse_body, parse_query, respond
-from web.sessions import COOKIE_NAME, CSRF_SECRET_KEY, SESSION_STORE_KEY, csrf_token
+from web.sessions import (
+    COOKIE_NAME,
+    CSRF_SECRET_KEY,
+    SESSION_STORE_KEY,
+    csrf_token,
+    new_session,
+    set_session_cookie,
+)
 
 routes = ApiRoutes(tag="accounts")
 
@@ -122,9 +129,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         raise ApiError(401, "unauthorized", WRONG_LOGIN)
     await limiter.succeeded(body.email)
     store = request.app[SESSION_STORE_KEY]
-    if (previous := request.cookies.get(COOKIE_NAME)) is not None:
-        await store.end(previous)  # a new id at every login: no session fixation
-    cookie = await store.create(user.id, now)
+    cookie = await new_session(request, user.id, now)
     expires_at = now + store.policy.lifetime
     response = respond(
         request,
@@ -134,15 +139,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             expires_at=expires_at,
         ),
     )
-    response.set_cookie(
-        COOKIE_NAME,
-        cookie,
-        max_age=int(store.policy.lifetime.total_seconds()),
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=settings.cookie_secure,
-    )
+    set_session_cookie(request, response, cookie)
     return response
 
 

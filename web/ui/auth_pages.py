@@ -33,7 +33,13 @@ from web.csrf import check_origin
 from web.errors import not_found
 from web.keys import READ_SESSIONS_KEY, SESSIONS_KEY, SETTINGS_KEY, USER_KEY
 from web.login_limit import LOGIN_LIMITER_KEY
-from web.sessions import COOKIE_NAME, SESSION_COOKIE_KEY, SESSION_STORE_KEY
+from web.sessions import (
+    COOKIE_NAME,
+    SESSION_COOKIE_KEY,
+    SESSION_STORE_KEY,
+    new_session,
+    set_session_cookie,
+)
 from web.ui.languages import LANGUAGES
 from web.ui.render import render, translator_of
 from web.ui.session import check_form, page, safe_next, signed_in_user
@@ -94,21 +100,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         error = t("Wrong email or password.")
         return _login_page(request, next_url=next_url, email=email, error=error, status=401)
     await limiter.succeeded(email)
-    store = request.app[SESSION_STORE_KEY]
-    if (previous := request.cookies.get(COOKIE_NAME)) is not None:
-        await store.end(previous)  # a new id at every login: no session fixation
-    cookie = await store.create(user.id, now)
+    cookie = await new_session(request, user.id, now)
     response = web.HTTPSeeOther(next_url)
-    # The cookie exactly as POST /api/v1/session sets it (web/api/accounts.py login).
-    response.set_cookie(
-        COOKIE_NAME,
-        cookie,
-        max_age=int(store.policy.lifetime.total_seconds()),
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=request.app[SETTINGS_KEY].cookie_secure,
-    )
+    set_session_cookie(request, response, cookie)
     raise response
 
 

@@ -18,8 +18,8 @@ from inbox.users import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, UserError, has
 from inbox.users import check_password as password_rules
 from timeline.models import utcnow
 from web.csrf import check_origin
-from web.keys import READ_SESSIONS_KEY, SESSIONS_KEY, SETTINGS_KEY
-from web.sessions import COOKIE_NAME, SESSION_STORE_KEY
+from web.keys import READ_SESSIONS_KEY, SESSIONS_KEY
+from web.sessions import new_session, set_session_cookie
 from web.ui.render import render, translator_of
 from web.ui.session import HOME
 
@@ -105,21 +105,9 @@ async def accept_invitation(request: web.Request) -> web.StreamResponse:
         done = await redeem(session, token, new_hash, now)
     if done.state is not LinkState.VALID or done.user is None:
         return _gone_page(request, done.state)
-    store = request.app[SESSION_STORE_KEY]
-    if (previous := request.cookies.get(COOKIE_NAME)) is not None:
-        await store.end(previous)  # whoever was signed in here, it is the invitee now
-    cookie = await store.create(done.user.id, now)
+    cookie = await new_session(request, done.user.id, now)
     response = web.HTTPSeeOther(HOME)
-    # The cookie exactly as the sign-in form sets it (web/ui/auth_pages.py login).
-    response.set_cookie(
-        COOKIE_NAME,
-        cookie,
-        max_age=int(store.policy.lifetime.total_seconds()),
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=request.app[SETTINGS_KEY].cookie_secure,
-    )
+    set_session_cookie(request, response, cookie)
     raise response
 
 
