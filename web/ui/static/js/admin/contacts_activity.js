@@ -3,6 +3,7 @@
 import { api } from "../api.js";
 import { el, on, qs, replaceChildren } from "../dom.js";
 import { t } from "../i18n.js";
+import { timelineText } from "../timeline_text.js";
 import { mentionNodes } from "../mentions.js";
 import { fillTime } from "../time.js";
 import { channelOf, showNotice, stageName, userName } from "./contacts_common.js";
@@ -149,35 +150,12 @@ async function loadConversations(root, contactId) {
 
 // --- timeline ----------------------------------------------------------------------------
 
-const WORDS = () => ({
-  "message.received": t("Message received"),
-  "message.sent": t("Reply sent"),
-  "note.added": t("Note added"),
-  "conversation.status_changed": t("Status changed"),
-  "conversation.assigned": t("Assignee changed"),
-  "conversation.labels_changed": t("Labels changed"),
-  "conversation.priority_changed": t("Priority changed"),
-  "contact.stage_changed": t("Lifecycle stage changed"),
-  "contact.attributes_changed": t("Details changed"),
-  "contact.updated": t("Details changed"),
-  "contact.owner_changed": t("Owner changed"),
-  "contact.tags_changed": t("Tags changed"),
-  "contact.merged": t("Contacts merged"),
-  "contact.erased": t("Personal data erased"),
-  "reply.channel_switched": t("Reply sent on another channel"),
-  "routing.rule_fired": t("Routing rule applied"),
-  "task.due": t("Task due"),
-});
-
 function eventText(event) {
-  const message = event.message;
-  if (message) {
-    const text = (message.reply_text || message.text || message.subject || "").trim();
-    return text.length > 280 ? `${text.slice(0, 280)}…` : text || t("(no text)");
+  const text = timelineText(event, 280);
+  if (!event.message && event.kind === "contact.stage_changed" && event.data?.to) {
+    return `${text}: ${stageName(event.data.to)}`;
   }
-  const word = WORDS()[event.kind] ?? event.kind;
-  if (event.kind === "contact.stage_changed" && event.data?.to) return `${word}: ${stageName(event.data.to)}`;
-  return word;
+  return text;
 }
 
 function timelineItem(event) {

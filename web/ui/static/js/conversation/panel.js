@@ -5,6 +5,7 @@
 import { api } from "../api.js";
 import { el, icon, qs, replaceChildren, setText } from "../dom.js";
 import { t } from "../i18n.js";
+import { timelineText } from "../timeline_text.js";
 import { live } from "../live.js";
 import { initials } from "../inbox/row.js";
 import { clockTime, fillTime } from "../time.js";
@@ -134,30 +135,6 @@ async function showConversations(contactId, currentId) {
         })
       : [empty(t("No other conversations."))]),
   );
-}
-
-function timelineText(event) {
-  const message = event.message;
-  if (message) {
-    const text = (message.reply_text || message.text || message.subject || "").trim();
-    return text.length > 140 ? `${text.slice(0, 140)}…` : text || t("(no text)");
-  }
-  const words = {
-    "message.received": t("Message received"),
-    "message.sent": t("Reply sent"),
-    "note.added": t("Note added"),
-    "conversation.status_changed": t("Status changed"),
-    "conversation.assigned": t("Assignee changed"),
-    "conversation.labels_changed": t("Labels changed"),
-    "conversation.priority_changed": t("Priority changed"),
-    "contact.stage_changed": t("Lifecycle stage changed"),
-    "contact.attributes_changed": t("Details changed"),
-    "contact.merged": t("Contacts merged"),
-    "reply.channel_switched": t("Reply sent on another channel"),
-    "routing.rule_fired": t("Routing rule applied"),
-    "task.due": t("Task due"),
-  };
-  return words[event.kind] ?? event.kind;
 }
 
 async function showTimeline(contactId, conversationId) {
