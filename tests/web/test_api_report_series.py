@@ -2,6 +2,8 @@
 week buckets in the reader's timezone, a span that moves to another day with the zone,
 the figures worked out here from the seeded rows (Python's `statistics`, not the
 report code), the CSV files, the overview's counts and SLA states, bad input and roles.
+Buckets across a change to summer time are each exactly their days' summary report
+(inbox/reports.py `summaries`, every grouping, against `summary` one part at a time).
 
 `seed_reports` is also the dataset of the report screen's browser test
 (tests/ui/test_admin_reports.py)."""
@@ -25,10 +27,14 @@ from connectors.registry import spec_for
 from inbox.account_models import Team
 from inbox.metric_models import ConversationMetric, SlaClock, SlaPolicy
 from inbox.models import Role, User
+from inbox.report_period import Period, period
+from inbox.reports import GROUPINGS, Scope, labels_table, summaries, summary
+from tests.inbox.report_scenario import TIMEZONE, build_weekend, utc
 from tests.web.conftest import ApiUser, Client, make_api_user
 from timeline.crypto import SecretBox
 from timeline.db import SessionFactory
 from timeline.models import Channel, Contact, Conversation, Message, utcnow
+from web.api.report_series import buckets
 from web.keys import SECRET_BOX_KEY
 
 SERIES = "/api/v1/reports/series"
@@ -473,3 +479,131 @@ async def test_bad_input_and_roles(client: Client, admin: ApiUser, agent: ApiUse
         )
         assert refused.status == 403
         assert (await refused.json())["error"]["code"] == "forbidden"
+
+
+async def test_buckets_across_summer_time_are_each_days_summary(
+    client: Client, sessions: SessionFactory
+) -> None:
+    """Friday 2024-03-29 to Monday 2024-04-01 in Europe/Berlin: Sunday has 23 hours
+    (tests/inbox/report_scenario.py, with rows a second either side of each midnight).
+    Added here: SLA clocks met in one bucket and due in another, one of them of an agent
+    no longer active (a group only the clock's rows bring into a bucket)."""
+    weekend = await build_weekend(sessions)
+    async with sessions() as session, session.begin():
+        dee = User(
+            email=f"dee-{uuid.uuid4().hex[:6]}@example.com",
+            name="Dee",
+            role="agent",
+            password_hash="not-a-real-hash",
+            is_active=False,
+        )
+        contact = Contact(name="Another customer")
+        session.add_all([dee, contact])
+        await session.flush()
+        old = Conversation(
+            contact_id=contact.id,
+            channel_id=weekend.sales,
+            assignee_id=dee.id,
+            created_at=utc(20, 9),
+            last_activity_at=utc(20, 9),
+        )
+        policy = SlaPolicy(name="Weekend", channel_ids=[], team_ids=[], priorities=[])
+        session.add_all([old, policy])
+        await session.flush()
+        clocks = [
+            # met on time on Saturday 22:00 CET, due Sunday 00:30 CET: Saturday's met
+            (old.id, "first_response", utc(30, 23, 30), utc(30, 21)),
+            # due Sunday 23:00 CEST, met late on Monday 00:30 CEST: Sunday's breach
+            (weekend.c4, "first_response", utc(31, 21), utc(31, 22, 30)),
+            # met on time Monday 00:00 CEST sharp, due Monday: Monday's met
+            (weekend.c4, "next_response", utc(1, 5, month=4), utc(31, 22)),
+            # due Friday 23:59:59 CET, never met: Friday's breach
+            (old.id, "resolution", utc(29, 22, 59, 59), None),
+        ]
+        for conversation_id, target, due, met in clocks:
+            session.add(
+                SlaClock(
+                    conversation_id=conversation_id,
+                    cycle=1,
+                    target=target,
+                    policy_id=policy.id,
+                    started_at=due - timedelta(hours=2),
+                    due_at=due,
+                    met_at=met,
+                )
+            )
+    now = utc(3, 12, month=4)
+    span = period(date(2024, 3, 29), date(2024, 4, 1), TIMEZONE)
+    _, days = buckets(span, "day")
+    _, weeks = buckets(span, "week")
+    assert [(p.start, p.end) for p in days] == [
+        (utc(28, 23), utc(29, 23)),
+        (utc(29, 23), utc(30, 23)),
+        (utc(30, 23), utc(31, 22)),  # 23 hours
+        (utc(31, 22), utc(1, 22, month=4)),
+    ]
+    assert [(p.first, p.last) for p in weeks] == [
+        (date(2024, 3, 29), date(2024, 3, 31)),
+        (date(2024, 4, 1), date(2024, 4, 1)),
+    ]
+
+    scopes = [Scope(), Scope(channel_id=weekend.sales), Scope(visible=frozenset({weekend.support}))]
+    groupings = [g for g in GROUPINGS if g != "label" or labels_table() is not None]
+    for parts in (days, weeks):
+        for grouping in groupings:
+            for scope in scopes:
+                async with sessions() as session:
+                    together = await summaries(session, parts, grouping, scope, now=now)
+                    alone = [
+                        await summary(session, part, grouping, scope, now=now) for part in parts
+                    ]
+                assert together == alone, (grouping, scope, [p.first for p in parts])
+    async with sessions() as session:
+        by_day = await summaries(session, days, "agent", Scope(), now=now)
+    # The clocks' own buckets, worked out by hand above.
+    attained = [
+        {t: (a.met, a.breached) for t, a in r.totals.sla.items() if a.met or a.breached}
+        for r in by_day
+    ]
+    assert attained[0] == {"resolution": (0, 1)}
+    assert attained[1]["first_response"] == (2, 1)  # c1's, Dee's; c2's breach
+    assert attained[2]["first_response"] == (0, 1) and attained[3] == {"next_response": (1, 0)}
+    # Dee's group: Friday (the breach), Saturday (met), Sunday (the clock is due then).
+    assert [any(g.name == "Dee" for g in r.groups) for r in by_day] == [True, True, True, False]
+
+    # Over HTTP: each bucket is /reports/summary by channel of its own days.
+    manager = await make_api_user(sessions, Role.MANAGER)
+    for interval, parts in (("day", days), ("week", weeks)):
+        params = {"from": "2024-03-29", "to": "2024-04-01", "timezone": TIMEZONE}
+        answer = await client.get(
+            SERIES, params={**params, "interval": interval}, headers=manager.headers
+        )
+        assert answer.status == 200, await answer.text()
+        body = await answer.json()
+        assert [b["from"] for b in body["buckets"]] == [str(p.first) for p in parts]
+        for bucket in body["buckets"]:
+            own = await client.get(
+                SUMMARY,
+                params={
+                    **params,
+                    "from": bucket["from"],
+                    "to": bucket["to"],
+                    "group_by": "channel",
+                },
+                headers=manager.headers,
+            )
+            report = await own.json()
+            assert report["totals"] == bucket["totals"], (interval, bucket["from"])
+            assert report["groups"] == bucket["channels"], (interval, bucket["from"])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_series_parts_must_follow_one_another(sessions: SessionFactory) -> None:
+    saturday = period(date(2024, 3, 30), date(2024, 3, 30), TIMEZONE)
+    monday = period(date(2024, 4, 1), date(2024, 4, 1), TIMEZONE)
+    elsewhere = period(date(2024, 3, 31), date(2024, 3, 31), "UTC")
+    gaps: list[list[Period]] = [[], [saturday, monday], [saturday, elsewhere]]
+    async with sessions() as session:
+        for parts in gaps:
+            with pytest.raises(ValueError):
+                await summaries(session, parts, "none", Scope())

@@ -3,9 +3,10 @@
 Admins and managers only, like the other reports (web/api/reports.py).
 
 - `GET /reports/series`: a period cut into local days or weeks; each bucket is the
-  summary report of those days grouped by channel (inbox/reports.py `summary`, the very
-  figures `GET /reports/summary` gives for that range), so response times over time and
-  volume by channel over time are the same numbers as everywhere else, DST included.
+  summary report of those days grouped by channel (inbox/reports.py `summaries`: the
+  summary's own statements, grouped by bucket as well, so the very figures `GET
+  /reports/summary` gives for that range), so response times over time and volume by
+  channel over time are the same numbers as everywhere else, DST included.
 - `GET /reports/series/export.csv`: the totals per bucket, or each channel per bucket,
   in the summary export's columns (inbox/report_csv.py).
 - `GET /reports/overview`: how things stand now: open, unassigned, pending and waiting
@@ -31,7 +32,7 @@ from inbox.metric_models import SlaClock, SlaPolicy, SlaTarget
 from inbox.models import Role
 from inbox.report_csv import chunks, summary_header, summary_rows
 from inbox.report_period import Period, PeriodError, period
-from inbox.reports import Scope, Summary, summary
+from inbox.reports import Scope, Summary, summaries
 from inbox.response_metrics import calendar_for
 from inbox.sla import Clock, target_status
 from timeline.clock import database_now
@@ -94,11 +95,10 @@ async def series(
     sessions: SessionFactory | None = None,
 ) -> tuple[Literal["day", "week"], list[Summary]]:
     """The summary report of each bucket, grouped by channel; the totals carry the
-    response times. Buckets run one after another: each already spreads its own
-    statements over connections on PostgreSQL."""
+    response times. All buckets come from one pass over the period (a summary per
+    bucket was one pass per bucket: 90 of them for a quarter by day)."""
     chosen, parts = buckets(span, interval)
-    reports = [await summary(session, part, "channel", scope, sessions=sessions) for part in parts]
-    return chosen, reports
+    return chosen, await summaries(session, parts, "channel", scope, sessions=sessions)
 
 
 def series_rows(

@@ -68,8 +68,10 @@ class BucketOut(BaseModel):
             start=p.start,
             end=p.end,
             totals=FiguresOut.of(report.totals),
+            # The figures' fields as they are (models, not dumped to dicts and validated
+            # again): a 90-day series by day has 720 of them.
             channels=[
-                GroupOut(key=g.key, name=g.name, **FiguresOut.of(g.figures).model_dump())
+                GroupOut(key=g.key, name=g.name, **dict(FiguresOut.of(g.figures)))
                 for g in report.groups
             ],
         )
