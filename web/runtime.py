@@ -22,6 +22,7 @@ import contextlib
 import functools
 import logging
 import random
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ from timeline.outbox import apply_delivery_update
 from timeline.reachability import record_reachability
 
 logger = logging.getLogger(__name__)
+# A channel id inside a webhook path (connectors put it there: /webhooks/<kind>/<id>…).
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SpecLookup = Callable[[str], ConnectorSpec]
@@ -208,10 +211,37 @@ class ChannelRuntime:
 
     async def handle_webhook(self, request: web.Request) -> web.StreamResponse:
         """The one route under /webhooks/: hands the request to the connector that serves it."""
-        handler = self._routes.get((request.method, request.path))
+        key = (request.method, request.path)
+        handler = self._routes.get(key)
+        if handler is None and await self._not_loaded_yet(request.path):
+            # A channel created a moment ago, before its event reached this process: the
+            # provider's first delivery must not be refused with 404.
+            await self._reload_logged()
+            handler = self._routes.get(key)
         if handler is None:
             raise web.HTTPNotFound(text="no running channel serves this webhook")
         return await handler(request)
+
+    async def _not_loaded_yet(self, path: str) -> bool:
+        """Whether the path names a channel that is active but not running here (one
+        indexed look-up, so an unknown path costs no reload)."""
+        ids = []
+        for text in _UUID.findall(path.lower()):
+            channel_id = ChannelId(text)
+            if channel_id not in self._running and channel_id not in self._broken:
+                ids.append(uuid.UUID(text))
+        if not ids:
+            return False
+        try:
+            async with self._sessions() as session:
+                found = await session.scalar(
+                    select(Channel.id)
+                    .where(Channel.id.in_(ids), Channel.paused.is_(False))
+                    .limit(1)
+                )
+        except (SQLAlchemyError, OSError):
+            return False
+        return found is not None
 
     async def _start(
         self, channel_id: ChannelId, spec: ConnectorSpec, fingerprint: tuple[str, str]

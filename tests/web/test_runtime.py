@@ -353,6 +353,12 @@ async def test_webhooks_reach_the_connector_that_serves_them(
     assert answer.status == 200
     assert await answer.text() == f"hook of {channel_id}"
     assert (await client.post(f"/webhooks/fake/{uuid.uuid4()}")).status == 404
+    # A channel created a moment ago (no event reached this process yet) is served on
+    # the provider's first delivery, not refused with 404.
+    late = await add_channel(sessions, box)
+    answer = await client.post(f"/webhooks/fake/{late}")
+    assert answer.status == 200
+    assert await answer.text() == f"hook of {late}"
     # The web role serves webhooks but never receives.
     assert world.runs == []
 
