@@ -189,6 +189,23 @@ async def test_the_delivery_log_pages_newest_first_and_redelivers(
     assert empty == {"items": [], "next_cursor": None}
     bad = await client.get(log + "?status=lost", headers=admin.headers)
     assert bad.status == 422
+    # The list names each subscription's newest delivery (none yet for the other), also
+    # across its pages.
+    listed = await (await client.get(API, headers=admin.headers)).json()
+    newest = {item["id"]: item["last_delivery"] for item in listed["items"]}
+    assert newest[other["id"]] is None
+    last = newest[made["id"]]
+    assert (last["id"], last["status"], last["last_status_code"]) == (
+        items[0]["id"],
+        "delivered",
+        200,
+    )
+    assert "payload" not in last
+    paged = await (await client.get(API + "?limit=1", headers=admin.headers)).json()
+    rest = await (
+        await client.get(f"{API}?limit=1&cursor={paged['next_cursor']}", headers=admin.headers)
+    ).json()
+    assert [i["last_delivery"] for i in paged["items"] + rest["items"]] == [last, None]
 
     again = await client.post(f"{API}/deliveries/{items[1]['id']}/redeliver", headers=admin.headers)
     body = await again.json()

@@ -30,9 +30,11 @@ from web.api.webhook_schemas import (
     DeliveryQuery,
     EventTypeList,
     EventTypeOut,
+    LastDeliveryOut,
     SecretRotation,
     WebhookCreate,
     WebhookDeliveryOut,
+    WebhookListItem,
     WebhookOut,
     WebhookQuery,
     WebhookUpdate,
@@ -79,25 +81,45 @@ async def list_webhook_event_types(request: web.Request) -> web.Response:
     "/webhooks",
     summary="List webhook subscriptions, oldest first (admins)",
     query=WebhookQuery,
-    response=Page[WebhookOut],
+    response=Page[WebhookListItem],
     errors=[403],
 )
 async def list_webhooks(request: web.Request) -> web.Response:
-    """The subscriptions, optionally only (in)active ones."""
+    """The subscriptions, optionally only (in)active ones, each with its newest delivery."""
     auth.require_role(request, Role.ADMIN)
     query = parse_query(request, WebhookQuery)
     table = WebhookSubscription
-    statement = select(table).order_by(table.created_at, table.id).limit(query.limit + 1)
+    log = WebhookDelivery
+    # The newest delivery of each subscription in one statement: a correlated look-up on
+    # the log's (subscription_id, created_at, id) index, not a query per subscription.
+    newest = (
+        select(log.id)
+        .where(log.subscription_id == table.id)
+        .order_by(log.created_at.desc(), log.id.desc())
+        .limit(1)
+        .correlate(table)
+        .scalar_subquery()
+    )
+    statement = select(table, newest).order_by(table.created_at, table.id).limit(query.limit + 1)
     if (position := after(table.created_at, table.id, query.keyset, descending=False)) is not None:
         statement = statement.where(position)
     if query.active is not None:
         statement = statement.where(table.active.is_(query.active))
     async with request.app[READ_SESSIONS_KEY]() as session:
-        rows = (await session.scalars(statement)).all()
-    page, next_cursor = cut(rows, query.limit, lambda row: Keyset(at=row.created_at, id=row.id))
-    return respond(
-        request, Page[WebhookOut](items=[WebhookOut.of(r) for r in page], next_cursor=next_cursor)
-    )
+        rows = (await session.execute(statement)).all()
+        page, next_cursor = cut(
+            rows, query.limit, lambda row: Keyset(at=row[0].created_at, id=row[0].id)
+        )
+        wanted = [delivery_id for _, delivery_id in page if delivery_id is not None]
+        deliveries = {
+            row.id: LastDeliveryOut.of(row)
+            for row in await session.scalars(select(log).where(log.id.in_(wanted)))
+        }
+    items = [
+        WebhookListItem(**WebhookOut.fields_of(row), last_delivery=deliveries.get(delivery_id))
+        for row, delivery_id in page
+    ]
+    return respond(request, Page[WebhookListItem](items=items, next_cursor=next_cursor))
 
 
 @routes.route(

@@ -189,3 +189,33 @@ class WebhookDeliveryOut(BaseModel):
             delivered_at=row.delivered_at,
             payload=row.payload,
         )
+
+
+class LastDeliveryOut(BaseModel):
+    """A subscription's newest delivery, as the list shows it (no payload)."""
+
+    id: uuid.UUID
+    event: str
+    status: DeliveryStatus
+    attempts: int
+    last_status_code: int | None
+    last_attempt_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: WebhookDelivery) -> LastDeliveryOut:
+        return cls(
+            id=row.id,
+            event=row.event_kind,
+            status=DeliveryStatus(row.status),
+            attempts=row.attempts,
+            last_status_code=row.last_status_code,
+            last_attempt_at=row.last_attempt_at,
+            created_at=row.created_at,
+        )
+
+
+class WebhookListItem(WebhookOut):
+    """A subscription in the list, with how its newest delivery went."""
+
+    last_delivery: LastDeliveryOut | None = Field(description="null until its first delivery")

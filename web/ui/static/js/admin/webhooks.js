@@ -79,11 +79,11 @@ function webhookRow(webhook) {
   return row;
 }
 
-async function showLast(webhook) {
-  const { items } = await api.get(`/webhooks/${webhook.id}/deliveries`, { limit: 1 });
+/** The newest delivery's state, from the list itself (GET /webhooks names it). */
+function showLast(webhook) {
   const cell = qs(`tr[data-id="${webhook.id}"] [data-cell=last]`, body);
-  if (!cell || !items.length) return;
-  const delivery = items[0];
+  const delivery = webhook.last_delivery;
+  if (!cell || !delivery) return;
   replaceChildren(
     cell,
     statusBadge(el("span"), delivery),
@@ -97,7 +97,7 @@ async function loadWebhooks() {
   replaceChildren(body, ...webhooks.map(webhookRow));
   qs("#webhooks").hidden = webhooks.length === 0;
   qs("#webhooks-empty").hidden = webhooks.length > 0;
-  await Promise.all(webhooks.map(showLast));
+  webhooks.forEach(showLast);
 }
 
 function webhookOf(node) {
@@ -356,7 +356,8 @@ class DeliveryLog {
       const empty = this.body.children.length === 0;
       qs("#deliveries", this.panel).hidden = empty;
       qs("#deliveries-empty", this.panel).hidden = !empty;
-      if (!cursor) await showLast(webhook);
+      // The newest page starts with the newest delivery: the list's cell follows it.
+      if (!cursor) showLast({ ...webhook, last_delivery: answer.items[0] ?? null });
     } catch (err) {
       notify(notice, failure(err), false);
     }
