@@ -4,7 +4,10 @@ are under their capacity, the longest-waiting conversation first.
 Which conversations a policy serves: those open and unassigned of its team (team
 policy), or of its channel (channel policy) unless their team has an enabled policy of
 its own. Longest waiting first: by `waiting_since` (when the customer started waiting
-for an answer), those nobody waits on after them, then by creation.
+for an answer), those nobody waits on after them, then by creation. A conversation
+with an inbound message the routing engine has not handled yet waits for it: its rules
+may assign a team or an agent, and round robin must not get there first (within the
+engine's lookback; older messages are never routed, so they hold nothing up).
 
 The pool: active users with the role agent who belong to the channel (directly or
 through a team) or to the team. Admins and managers are never auto-assigned, even as
@@ -34,9 +37,9 @@ import logging
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import CompoundSelect, Select, case, func, select, union
+from sqlalchemy import CompoundSelect, Select, case, exists, func, select, union
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,11 +48,12 @@ from inbox.conversation_changes import Changes, Outcome, apply_changes, locked
 from inbox.membership import visible_channels
 from inbox.models import Role, User
 from inbox.presence import online_agents
-from inbox.routing_models import AgentCapacity, AssignmentPolicy, AssignmentTurn
+from inbox.routing_engine import DEFAULT_LOOKBACK
+from inbox.routing_models import AgentCapacity, AssignmentPolicy, AssignmentTurn, MessageRouting
 from timeline.clock import database_now
 from timeline.db import SessionFactory
 from timeline.events import EventBus, publish_committed
-from timeline.models import Conversation, ConversationStatus
+from timeline.models import Conversation, ConversationStatus, Direction, Message, MessageKind
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +64,7 @@ CANDIDATES = 20
 # Assignments one round makes per policy before the next policy gets its turn.
 PER_ROUND = 100
 UNLIMITED: int | None = None
+ROUTING_LOOKBACK: timedelta = DEFAULT_LOOKBACK
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +93,19 @@ def pool_query(policy: AssignmentPolicy) -> Select[uuid.UUID]:
     )
 
 
-def waiting_query(policy: AssignmentPolicy) -> Select[Conversation]:
-    """The policy's open unassigned conversations, longest waiting first."""
+def waiting_query(policy: AssignmentPolicy, now: datetime) -> Select[Conversation]:
+    """The policy's open unassigned conversations that routing has seen, longest waiting
+    first."""
+    since = now - ROUTING_LOOKBACK
+    unrouted = exists().where(
+        Message.conversation_id == Conversation.id,
+        Message.direction == Direction.IN.value,
+        Message.kind == MessageKind.MESSAGE.value,
+        Message.arrived_at >= since,
+        ~exists().where(MessageRouting.message_id == Message.id),
+    )
     statement = select(Conversation).where(
-        Conversation.status == OPEN, Conversation.assignee_id.is_(None)
+        Conversation.status == OPEN, Conversation.assignee_id.is_(None), ~unrouted
     )
     if policy.team_id is not None:
         statement = statement.where(Conversation.team_id == policy.team_id)
@@ -201,7 +215,9 @@ class Assigner:
         )
         if policy is None or not policy.enabled:
             return None
-        waiting = list(await session.scalars(waiting_query(policy).limit(CANDIDATES)))
+        waiting = list(
+            await session.scalars(waiting_query(policy, await self._now(session)).limit(CANDIDATES))
+        )
         if not waiting:
             return None
         pool = list(await session.scalars(pool_query(policy)))

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from inbox.assignment import Assigner
 from inbox.conversation_changes import Changes, apply_changes
 from inbox.models import Role
+from inbox.routing_engine import RoutingEngine
 from inbox.routing_models import AgentCapacity, AssignmentPolicy
 from tests.inbox.routing_world import World, running_world
 from timeline.db import SessionFactory
@@ -44,9 +45,12 @@ async def policy(
 
 
 async def waiting(world: World, channel_id: uuid.UUID, minutes_ago: float) -> uuid.UUID:
-    """An open unassigned conversation whose customer has waited that long."""
+    """An open unassigned conversation whose customer has waited that long, its message
+    routed (no rules here), as the worker's loop routes before it assigns."""
     result = await world.inbound(channel_id)
     assert result.conversation_id is not None
+    assert result.message_id is not None
+    assert await RoutingEngine(world.sessions, InProcessBus()).route(result.message_id)
     async with world.sessions() as session, session.begin():
         await session.execute(
             update(Conversation)
@@ -68,6 +72,35 @@ async def resolve(world: World, conversation_id: uuid.UUID) -> None:
             Changes(status=ConversationStatus.RESOLVED),
             actor_id=None,
         )
+
+
+async def test_a_conversation_waits_for_routing_before_round_robin(world: World) -> None:
+    """A rule may assign a team or an agent: round robin must not take the conversation
+    before its message was routed, even when it looks at it first."""
+    channel = await world.channel()
+    agent = await world.user(channels=(channel,))
+    await world.online(agent)
+    await policy(world, channel_id=channel)
+    result = await world.inbound(channel)
+    assert result.conversation_id is not None and result.message_id is not None
+    assigner = Assigner(world.sessions, InProcessBus())
+    assert await assigner.run_once() == 0
+    assert await assignee(world, result.conversation_id) is None
+    assert await RoutingEngine(world.sessions, InProcessBus()).route(result.message_id)
+    assert await assigner.run_once() == 1
+    assert await assignee(world, result.conversation_id) == agent
+
+
+async def test_messages_older_than_the_routing_lookback_hold_nothing_up(world: World) -> None:
+    channel = await world.channel()
+    agent = await world.user(channels=(channel,))
+    await world.online(agent)
+    await policy(world, channel_id=channel)
+    result = await world.inbound(channel)
+    assert result.conversation_id is not None and result.message_id is not None
+    later = datetime.now(UTC) + timedelta(hours=2)  # the engine will never route it now
+    assert await Assigner(world.sessions, InProcessBus(), clock=lambda: later).run_once() == 1
+    assert await assignee(world, result.conversation_id) == agent
 
 
 async def test_round_robin_skips_offline_agents_and_rotates_fairly(world: World) -> None:

@@ -198,7 +198,7 @@ def test_thread_panel_live_ticks_retry_and_inert_email(
     expect(email.locator(".file__name").nth(1)).to_have_text("<b>report</b>.pdf")
     preview = email.locator(".file__preview")
     expect(preview).to_have_js_property("complete", True)
-    assert preview.evaluate("img => img.naturalWidth") == 1
+    expect(preview).to_have_js_property("naturalWidth", 1)
 
     # Formatted HTML in a sandboxed frame: no scripts, not our origin, nothing remote.
     email.get_by_role("button", name="Show formatted email").click()

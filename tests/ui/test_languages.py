@@ -23,7 +23,6 @@ SAMPLES = {
     "tr": ("Şükrü Öztürk", "Merhaba, siparişim ne zaman gelir? Teşekkürler.", "ltr"),
     "ru": ("Юлия Иванова", "Здравствуйте, где мой заказ №123?", "ltr"),
 }
-DIRECTION = "(el) => getComputedStyle(el).direction"
 
 
 def _seed(server: LiveServer, members: tuple[User, ...]) -> dict[str, uuid.UUID]:
@@ -73,22 +72,22 @@ def _check_page(page: Page, conversations: dict[str, uuid.UUID]) -> None:
         row_name = page.locator(f"#conv-{conversation_id}-name")
         expect(row_name).to_have_text(name)
         expect(row_name).to_have_attribute("dir", "auto")
-        assert row_name.evaluate(DIRECTION) == direction, (code, "list name")
+        expect(row_name, f"{code}: list name").to_have_css("direction", direction)
         _, text, direction = SAMPLES[last_of_first if index == 0 else code]
         preview = page.locator("li", has=row_name).locator(".conv__text")
         expect(preview).to_contain_text(text)
         expect(preview).to_have_attribute("dir", "auto")
-        assert preview.evaluate(DIRECTION) == direction, (code, "list preview")
+        expect(preview, f"{code}: list preview").to_have_css("direction", direction)
     # The first conversation holds all five languages, one message each.
     first = next(iter(conversations.values()))
     page.goto(f"/conversations/{first}")
     for code, (_, text, direction) in SAMPLES.items():
         body = page.locator(".msg__text", has_text=text)
         expect(body).to_have_attribute("dir", "auto")
-        assert body.evaluate(DIRECTION) == direction, (code, "thread")
+        expect(body, f"{code}: thread").to_have_css("direction", direction)
     panel_name = page.locator(".pane--panel").get_by_text(SAMPLES["fa"][0]).first
     expect(panel_name).to_be_visible()
-    assert panel_name.evaluate(DIRECTION) == "rtl"
+    expect(panel_name).to_have_css("direction", "rtl")
 
 
 def test_five_languages_read_in_their_own_direction_in_both_interfaces(
@@ -106,6 +105,6 @@ def test_five_languages_read_in_their_own_direction_in_both_interfaces(
     context.clear_cookies()
     live_server.sign_in(context, persian)
     page.goto("/inbox")
-    assert page.evaluate("getComputedStyle(document.body).direction") == "rtl"
+    expect(page.locator("body")).to_have_css("direction", "rtl")
     _check_page(page, conversations)
     shot(page, "languages-side-by-side-fa")
