@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, expect
+from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, Route, expect
 from sqlalchemy import select
 
 from connectors.registry import spec_for
@@ -380,6 +380,42 @@ def test_header_actions_mentions_and_collision_between_two_agents(
         page.keyboard.press("?")
         expect(page.get_by_role("group", name="Keyboard shortcuts")).to_be_visible()
         shot(page, "composer-shortcuts")
+    finally:
+        other_context.close()
+
+
+def test_a_module_that_runs_late_still_hears_who_is_viewing(
+    browser: Browser,
+    page: Page,
+    live_server: LiveServer,
+    signed_in: User,
+    problems: BrowserProblems,
+) -> None:
+    """The current viewers are sent once, as the socket opens. The header's module is a
+    separate script: held back here (its download delayed), it must still get them,
+    so the socket waits for the page's scripts before it opens."""
+    bea = live_server.user(Role.AGENT, name="Bea Other")
+    conversation = add_conversation(live_server, channel_name="Website", members=(signed_in, bea))
+    page.goto(f"/conversations/{conversation}")
+    expect(page.locator("[data-connection]")).to_have_attribute("data-connection", "open")
+    other_context = browser.new_context(
+        base_url=live_server.base_url, viewport={"width": 1280, "height": 800}
+    )
+    problems.watch(other_context)
+    live_server.sign_in(other_context, bea)
+
+    def late(route: Route) -> None:
+        time.sleep(1.5)  # long enough for the hello and the viewers to arrive first
+        route.continue_()
+
+    other_context.route("**/js/conversation/actions.js*", late)
+    try:
+        theirs = other_context.new_page()
+        theirs.goto(f"/conversations/{conversation}")
+        expect(theirs.locator("[data-field=collision]")).to_have_text("Ada Agent is viewing")
+        expect(page.locator("[data-convhead] [data-field=collision]")).to_have_text(
+            "Bea Other is viewing"
+        )
     finally:
         other_context.close()
 

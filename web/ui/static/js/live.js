@@ -17,6 +17,20 @@ const BACKOFF_MAX_MS = 30000;
 const VIEWING_EVERY_MS = 25000; // the server forgets a viewer after 30 s
 const SIGNED_OUT = 4401;
 
+// Deferred and module scripts have all run when DOMContentLoaded fires. readyState is
+// "interactive" both while they run and after, so the event is watched from here (this
+// module runs with the first of them); "load" covers a module imported after the event.
+let pageReady = document.readyState === "complete";
+const scriptsRan = new Promise((resolve) => {
+  if (pageReady) return resolve();
+  const ran = () => {
+    pageReady = true;
+    resolve();
+  };
+  document.addEventListener("DOMContentLoaded", ran, { once: true });
+  window.addEventListener("load", ran, { once: true });
+});
+
 export class Live {
   #socket = null;
   #handlers = new Map();
@@ -27,6 +41,7 @@ export class Live {
   #viewing = null;
   #presence = "online";
   #wanted = false;
+  #waitingForPage = false;
   state = "offline";
   /** user_id → "online" | "away", kept up to date from hello and presence.changed. */
   presence = new Map();
@@ -57,7 +72,18 @@ export class Live {
 
   connect() {
     this.#wanted = true;
-    if (this.#socket) return;
+    if (this.#socket || this.#waitingForPage) return;
+    // A page's modules are separate scripts that run one after another, and frames can
+    // arrive between two of them: a frame sent once (the current viewers) would be lost
+    // to a module not yet run. So the socket opens once every script has run.
+    if (!pageReady) {
+      this.#waitingForPage = true;
+      scriptsRan.then(() => {
+        this.#waitingForPage = false;
+        if (this.#wanted && !this.#socket) this.#open();
+      });
+      return;
+    }
     this.#open();
   }
 
