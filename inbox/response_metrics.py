@@ -334,13 +334,13 @@ async def record_spans(session: AsyncSession, loaded: Loaded, now: datetime) -> 
     ]
     if not rows:
         return 0
+    # Parameters apart from the statement: one cached statement whatever the row count.
     statement = (
         dialect_insert(session)(ConversationMetric)
-        .values(rows)
         .on_conflict_do_nothing(index_elements=["conversation_id", "cycle", "kind", "started_at"])
         .returning(ConversationMetric.id)
     )
-    return len((await session.execute(statement)).all())
+    return len((await session.execute(statement, rows)).all())
 
 
 def id_floor(at: datetime) -> uuid.UUID:
@@ -372,6 +372,10 @@ class MetricRecorder:
         self.batch_size = batch_size
         self._clock = clock  # None: the database's clock
         self._also = tuple(also)  # more work per loaded conversation (SLA clocks)
+        # Events this recorder has handled that a round may read again (REREAD): their
+        # conversations are not loaded again for them. Per process, so a restart or
+        # another worker records them once more, which is harmless.
+        self._handled: dict[uuid.UUID, datetime] = {}
 
     async def run_once(self) -> int:
         """One round: returns how many new spans were recorded."""
@@ -390,7 +394,8 @@ class MetricRecorder:
                     .limit(self.batch_size)
                 )
             ).all()
-        conversation_ids = list(dict.fromkeys(row.conversation_id for row in found))
+        fresh = [row for row in found if row.id not in self._handled]
+        conversation_ids = list(dict.fromkeys(row.conversation_id for row in fresh))
         recorded = 0
         for conversation_id in conversation_ids:
             recorded += await self.record(conversation_id, now)
@@ -398,6 +403,8 @@ class MetricRecorder:
         full = len(found) >= self.batch_size
         position = id_time(found[-1].id) if full else now - REREAD
         await self._advance(position, now)
+        self._handled.update((row.id, id_time(row.id)) for row in fresh)
+        self._handled = {key: at for key, at in self._handled.items() if at >= position}
         return recorded
 
     async def record(self, conversation_id: uuid.UUID, now: datetime) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select
@@ -87,6 +88,45 @@ async def test_worked_example_recorded_once(sessions: SessionFactory) -> None:
     assert [(r.kind, r.wall_seconds, r.business_seconds) for r in plain] == [
         (kind, wall, None) for kind, _, _, wall, _ in EXPECTED
     ]
+
+
+class CountingRecorder(MetricRecorder):
+    """Counts the conversations it loads."""
+
+    loaded: list[uuid.UUID]
+
+    async def record(self, conversation_id: uuid.UUID, now: datetime) -> int:
+        self.loaded.append(conversation_id)
+        return await super().record(conversation_id, now)
+
+
+async def test_a_round_loads_only_conversations_with_events_it_has_not_handled(
+    sessions: SessionFactory,
+) -> None:
+    """Each round reads the last minutes of events again (a late commit may hide there);
+    what it has handled already is not loaded again, so a busy hub's worker does not
+    derive every recent conversation on every round."""
+    first = Story(sessions, await make_channel(sessions, office_hours=True))
+    second = Story(sessions, await make_channel(sessions, office_hours=True))
+    await tell(first)
+    recorder = CountingRecorder(sessions, clock=lambda: berlin(2024, 5, 7, 12))
+    recorder.loaded = []
+    assert await recorder.run_once() == len(EXPECTED)
+    assert recorder.loaded == [first.conversation_id]
+    recorder.loaded = []
+    assert await recorder.run_once() == 0
+    assert recorder.loaded == []  # its events are read again, but were handled
+
+    await tell(second)
+    assert await recorder.run_once() == len(EXPECTED)
+    assert recorder.loaded == [second.conversation_id]
+
+    # Another process (or a restart) knows nothing of what this one handled: it loads
+    # both again and records nothing twice.
+    other = CountingRecorder(sessions, clock=lambda: berlin(2024, 5, 7, 12))
+    other.loaded = []
+    assert await other.run_once() == 0
+    assert sorted(other.loaded) == sorted([first.conversation_id, second.conversation_id])
 
 
 def test_event_id_cursor_layout() -> None:
