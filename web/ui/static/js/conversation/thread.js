@@ -46,6 +46,7 @@ class Thread {
     this.activities = [];
     this.switched = new Map(); // message id → the channel it went out on
     this.contact = null;
+    this.contactLoaded = null; // the contact's fetch, started with the page
     this.loading = null;
   }
 
@@ -59,10 +60,11 @@ class Thread {
     live.on("resync", () => this.refresh(true));
     live.viewing(this.conversationId);
     live.connect();
-    contactOf(this.contactId)
+    // The first drawing waits for the contact too (fetched alongside): drawn without it,
+    // every message would be built again when it came, email frames included.
+    this.contactLoaded = contactOf(this.contactId)
       .then((contact) => {
         this.contact = contact;
-        this.#draw(true);
       })
       .catch(() => {});
     this.refresh(true);
@@ -78,7 +80,7 @@ class Thread {
       this.again = this.again || all || "new";
       return this.loading;
     }
-    this.loading = Promise.all([this.#messages(all), this.#activities()])
+    this.loading = Promise.all([this.#messages(all), this.#activities(), this.contactLoaded])
       .then(() => {
         setText(this.status, "");
         this.status.hidden = true;
