@@ -30,7 +30,7 @@ from pathlib import Path
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectors.base import Capabilities
+from connectors.base import Capabilities, Grouping
 from connectors.registry import spec_for
 from connectors.types import ChannelId, IdentityKind, Outbound, OutboundAttachment, ThreadHints
 from timeline.files import blob_path
@@ -94,33 +94,40 @@ async def build_outbound(
     attachments = await asyncio.to_thread(_load_files, data_dir, files) if files else ()
     if isinstance(attachments, Failed):
         return attachments
-    references = list(
-        await session.scalars(
-            select(Message.rfc_message_id)
-            .where(
-                Message.conversation_id == message.conversation_id,
-                Message.rfc_message_id.is_not(None),
-                Message.id != message.id,
+    references: list[str | None] = []
+    in_reply_to = customer_subject = None
+    # Only a channel whose conversations are threads (email) or that carries a subject
+    # uses these; the look-ups are skipped for the others (SMS, Telegram), whose replies
+    # are latency-bound.
+    if capabilities.grouping is Grouping.THREAD or capabilities.supports_subject:
+        references = list(
+            await session.scalars(
+                select(Message.rfc_message_id)
+                .where(
+                    Message.conversation_id == message.conversation_id,
+                    Message.rfc_message_id.is_not(None),
+                    Message.id != message.id,
+                )
+                .order_by(Message.sent_at.desc(), Message.id.desc())
+                .limit(_MAX_REFERENCES)
             )
-            .order_by(Message.sent_at.desc(), Message.id.desc())
-            .limit(_MAX_REFERENCES)
         )
-    )
-    references.reverse()
-    # The customer's latest message: the reply answers it (In-Reply-To) under its subject.
-    latest = (
-        await session.execute(
-            select(Message.rfc_message_id, Message.subject)
-            .where(
-                Message.conversation_id == message.conversation_id,
-                Message.direction == Direction.IN.value,
+        references.reverse()
+        # The customer's latest message: the reply answers it (In-Reply-To) under its
+        # subject.
+        latest = (
+            await session.execute(
+                select(Message.rfc_message_id, Message.subject)
+                .where(
+                    Message.conversation_id == message.conversation_id,
+                    Message.direction == Direction.IN.value,
+                )
+                .order_by(Message.sent_at.desc(), Message.id.desc())
+                .limit(1)
             )
-            .order_by(Message.sent_at.desc(), Message.id.desc())
-            .limit(1)
-        )
-    ).first()
-    in_reply_to = latest.rfc_message_id if latest is not None else None
-    customer_subject = latest.subject if latest is not None else None
+        ).first()
+        if latest is not None:
+            in_reply_to, customer_subject = latest.rfc_message_id, latest.subject
     subject = message.subject or customer_subject or conversation_subject
     reply_to = None
     if message.reply_to_id is not None:

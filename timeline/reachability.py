@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.types import Reachability, ReachabilityChange
@@ -93,12 +93,28 @@ async def unreachable_reason(
     session: AsyncSession, channel_id: uuid.UUID, contact_id: uuid.UUID
 ) -> str | None:
     """Why a reply to the contact on the channel must not be sent, or None when it may."""
-    erased = await session.scalar(select(Contact.erased_at).where(Contact.id == contact_id))
-    if erased is not None:
-        return "the contact's personal data was erased on request; they cannot be written to"
-    row = await session.get(ContactReachability, (channel_id, contact_id))
+    row = (
+        await session.execute(
+            select(
+                Contact.erased_at,
+                ContactReachability.opted_out,
+                ContactReachability.blocked,
+                ContactReachability.detail,
+            )
+            .outerjoin(
+                ContactReachability,
+                and_(
+                    ContactReachability.contact_id == Contact.id,
+                    ContactReachability.channel_id == channel_id,
+                ),
+            )
+            .where(Contact.id == contact_id)
+        )
+    ).first()
     if row is None:
         return None
+    if row.erased_at is not None:
+        return "the contact's personal data was erased on request; they cannot be written to"
     if row.opted_out:
         said = f" ({row.detail})" if row.detail else ""
         return (

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.base import Capabilities, Connector
+from connectors.email.connector import CAPABILITIES as EMAIL_CAPABILITIES
 from connectors.errors import PermanentError, TransientError
 from connectors.types import (
     ChannelId,
@@ -1274,7 +1275,7 @@ async def test_a_switched_email_reply_cites_only_the_threads_emails(sessions: Se
         await queue_outbound(
             session, conversation_id=conversation.id, text="Hi", now=T0, channel_id=other_mailbox
         )
-    connector = FakeConnector(other_mailbox)
+    connector = FakeConnector(other_mailbox, capabilities=EMAIL_CAPABILITIES)
     await dispatcher(sessions, connector, clock=Clock()).run_once()
     [outbound] = connector.calls
     assert outbound.thread.in_reply_to == "ann-1@example.com"
