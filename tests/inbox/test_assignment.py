@@ -20,6 +20,7 @@ from inbox.routing_models import AgentCapacity, AssignmentPolicy
 from tests.inbox.routing_world import World, running_world
 from timeline.db import SessionFactory
 from timeline.events import InProcessBus
+from timeline.ingest_batch import IngestResult
 from timeline.models import Conversation, ConversationStatus, TimelineEvent
 
 
@@ -74,14 +75,21 @@ async def resolve(world: World, conversation_id: uuid.UUID) -> None:
         )
 
 
-async def test_a_conversation_waits_for_routing_before_round_robin(world: World) -> None:
-    """A rule may assign a team or an agent: round robin must not take the conversation
-    before its message was routed, even when it looks at it first."""
+async def unrouted(world: World) -> tuple[uuid.UUID, IngestResult]:
+    """An online agent of a channel with a policy, and a new message no one has routed."""
     channel = await world.channel()
     agent = await world.user(channels=(channel,))
     await world.online(agent)
     await policy(world, channel_id=channel)
     result = await world.inbound(channel)
+    assert result.conversation_id is not None and result.message_id is not None
+    return agent, result
+
+
+async def test_a_conversation_waits_for_routing_before_round_robin(world: World) -> None:
+    """A rule may assign a team or an agent: round robin must not take the conversation
+    before its message was routed, even when it looks at it first."""
+    agent, result = await unrouted(world)
     assert result.conversation_id is not None and result.message_id is not None
     assigner = Assigner(world.sessions, InProcessBus())
     assert await assigner.run_once() == 0
@@ -92,12 +100,8 @@ async def test_a_conversation_waits_for_routing_before_round_robin(world: World)
 
 
 async def test_messages_older_than_the_routing_lookback_hold_nothing_up(world: World) -> None:
-    channel = await world.channel()
-    agent = await world.user(channels=(channel,))
-    await world.online(agent)
-    await policy(world, channel_id=channel)
-    result = await world.inbound(channel)
-    assert result.conversation_id is not None and result.message_id is not None
+    agent, result = await unrouted(world)
+    assert result.conversation_id is not None
     later = datetime.now(UTC) + timedelta(hours=2)  # the engine will never route it now
     assert await Assigner(world.sessions, InProcessBus(), clock=lambda: later).run_once() == 1
     assert await assignee(world, result.conversation_id) == agent
