@@ -1,5 +1,8 @@
 """What connectors are handed to keep state: a durable cursor store and a health sink.
 
+A change of health (or, while healthy, a sync stamped a while after the last one shown)
+is announced as a `channel_health.changed` event, so the channels screen follows it live.
+
 Cursors (IMAP UIDVALIDITY/UID per folder, Telegram update offset) are only advanced by
 connectors after the messages they cover are committed, so a crash re-fetches rather
 than skips; ingestion's idempotency makes the re-fetch harmless.
@@ -9,15 +12,22 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.types import ChannelHealth, ChannelId
 from timeline.db import SessionFactory
+from timeline.events import Event
 from timeline.models import Channel, ChannelCursor, utcnow
 
 logger = logging.getLogger(__name__)
+
+HEALTH_CHANGED = "channel_health.changed"
+# A healthy connector stamps every sync (IMAP every few seconds): the screen hears of a
+# later one only when the last sync it was told of is this old.
+SYNC_NEWS_AFTER = timedelta(minutes=1)
 
 
 class DatabaseCursorStore:
@@ -50,16 +60,51 @@ class DatabaseCursorStore:
             )
 
 
+def health_event(
+    channel_id: uuid.UUID, health: str, reason: str | None, last_sync_at: datetime | None
+) -> Event:
+    """The event announcing a channel's health as it now stands."""
+    return Event(
+        HEALTH_CHANGED,
+        {
+            "channel_id": str(channel_id),
+            "health": health,
+            "health_reason": reason,
+            "last_sync_at": None if last_sync_at is None else last_sync_at.isoformat(),
+        },
+    )
+
+
 async def record_health(
     sessions: SessionFactory, channel_id: ChannelId, health: ChannelHealth, reason: str | None
-) -> None:
-    """`connectors.base.HealthSink`: store a channel's health; a good sync stamps last_sync_at."""
+) -> Event | None:
+    """`connectors.base.HealthSink`: store a channel's health; a good sync stamps last_sync_at.
+
+    Returns the event to publish once committed, None when nothing worth telling changed.
+    """
+    channel_uuid = uuid.UUID(channel_id)
     values: dict[str, object] = {"health": health.value, "health_reason": reason}
+    now = utcnow()
     if health is ChannelHealth.CONNECTED:
-        values["last_sync_at"] = utcnow()
+        values["last_sync_at"] = now
     async with sessions() as session, session.begin():
-        await session.execute(
-            update(Channel).where(Channel.id == uuid.UUID(channel_id)).values(**values)
-        )
+        before = (
+            await session.execute(
+                select(Channel.health, Channel.health_reason, Channel.last_sync_at).where(
+                    Channel.id == channel_uuid
+                )
+            )
+        ).one_or_none()
+        if before is None:
+            return None  # deleted meanwhile
+        await session.execute(update(Channel).where(Channel.id == channel_uuid).values(**values))
     if health in (ChannelHealth.BAD_CREDENTIALS, ChannelHealth.CONFIG_ERROR):
         logger.warning("channel %s needs attention: %s (%s)", channel_id, health.value, reason)
+    last_sync_at = now if health is ChannelHealth.CONNECTED else before.last_sync_at
+    changed = (before.health, before.health_reason) != (health.value, reason)
+    stale = health is ChannelHealth.CONNECTED and (
+        before.last_sync_at is None or before.last_sync_at <= now - SYNC_NEWS_AFTER
+    )
+    if not (changed or stale):
+        return None
+    return health_event(channel_uuid, health.value, reason, last_sync_at)

@@ -156,7 +156,7 @@ async def record_accepted(
         events += await apply_kept_reports(session, claim.channel_id, provider_id)
     # The channel's credentials work: what was parked for them may go.
     await resume(session, claim.channel_id, ParkCause.BAD_CREDENTIALS.value, now)
-    await clear_channel_health(session, claim.channel_id)
+    events += await clear_channel_health(session, claim.channel_id)
     return events
 
 
@@ -208,7 +208,7 @@ async def record_parked(
             now,
             replaced_unknown,
         )
-    await record_channel_health(session, claim.channel_id, outcome)
+    events += await record_channel_health(session, claim.channel_id, outcome)
     logger.warning(
         "outbound message %s on channel %s parked (%s jobs): %s",
         claim.message_id,

@@ -27,11 +27,13 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Update, and_, func, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.types import ChannelHealth
+from timeline.channel_state import health_event
+from timeline.events import Event
 from timeline.models import Channel, JobState, OutboundJob, ParkCause
 from timeline.send_outcome import Parked
 
@@ -142,41 +144,41 @@ async def resume(
 
 async def record_channel_health(
     session: AsyncSession, channel_id: uuid.UUID, outcome: Parked
-) -> None:
+) -> list[Event]:
     """Show why the channel's replies wait, in the same transaction that parks them.
 
     The same values timeline.channel_state.record_health stores, written here so that
-    parking and the health that resumes it commit together.
+    parking and the health that resumes it commit together; returns the health event to
+    publish once committed (none when the health already named a problem to fix).
     """
     if outcome.cause is ParkCause.BAD_CREDENTIALS:
-        await session.execute(
+        statement = (
             sql_update(Channel)
             .where(Channel.id == channel_id)
             .values(health=ChannelHealth.BAD_CREDENTIALS.value, health_reason=outcome.reason)
-            .execution_options(synchronize_session=False)
         )
-        return
-    # A health that already names something a person must fix says more than ours.
-    await session.execute(
-        sql_update(Channel)
-        .where(
-            Channel.id == channel_id,
-            Channel.health.not_in(
-                [ChannelHealth.BAD_CREDENTIALS.value, ChannelHealth.CONFIG_ERROR.value]
-            ),
+    else:
+        # A health that already names something a person must fix says more than ours.
+        statement = (
+            sql_update(Channel)
+            .where(
+                Channel.id == channel_id,
+                Channel.health.not_in(
+                    [ChannelHealth.BAD_CREDENTIALS.value, ChannelHealth.CONFIG_ERROR.value]
+                ),
+            )
+            .values(health=ChannelHealth.UNKNOWN.value, health_reason=outcome.reason)
         )
-        .values(health=ChannelHealth.UNKNOWN.value, health_reason=outcome.reason)
-        .execution_options(synchronize_session=False)
-    )
+    return await _health_changed(session, statement)
 
 
-async def clear_channel_health(session: AsyncSession, channel_id: uuid.UUID) -> None:
+async def clear_channel_health(session: AsyncSession, channel_id: uuid.UUID) -> list[Event]:
     """After a send went through, take back what parking said about the channel's health.
 
     Only the outbox's own verdicts: a connector's (IMAP may refuse what SMTP accepts)
     stays until that connector reports otherwise.
     """
-    await session.execute(
+    statement = (
         sql_update(Channel)
         .where(
             Channel.id == channel_id,
@@ -192,5 +194,15 @@ async def clear_channel_health(session: AsyncSession, channel_id: uuid.UUID) -> 
             ),
         )
         .values(health=ChannelHealth.CONNECTED.value, health_reason=None)
-        .execution_options(synchronize_session=False)
     )
+    return await _health_changed(session, statement)
+
+
+async def _health_changed(session: AsyncSession, statement: Update) -> list[Event]:
+    """Run a health update; the event of each channel row it changed."""
+    rows = await session.execute(
+        statement.returning(
+            Channel.id, Channel.health, Channel.health_reason, Channel.last_sync_at
+        ).execution_options(synchronize_session=False)
+    )
+    return [health_event(row.id, row.health, row.health_reason, row.last_sync_at) for row in rows]

@@ -48,7 +48,7 @@ from timeline.acknowledge import acknowledge
 from timeline.channel_state import DatabaseCursorStore, record_health
 from timeline.crypto import SecretBox, SecretBoxError
 from timeline.db import SessionFactory, is_conflict, is_unavailable
-from timeline.events import EventBus, Subscription, next_event
+from timeline.events import EventBus, Subscription, next_event, publish_committed
 from timeline.ingest import Ingestor, IngestResult
 from timeline.models import Channel
 from timeline.outbox import apply_delivery_update
@@ -337,9 +337,12 @@ class ChannelRuntime:
         self, channel_id: ChannelId, health: ChannelHealth, reason: str | None
     ) -> None:
         try:
-            await record_health(self._sessions, channel_id, health, reason)
+            event = await record_health(self._sessions, channel_id, health, reason)
         except Exception as err:
             logger.warning("channel %s: recording health %s failed: %r", channel_id, health, err)
+            return
+        if event is not None:
+            await publish_committed(self._bus, [event])
 
     async def _receive_loop(self, channel_id: ChannelId, connector: Connector) -> None:
         """Run the channel's receiving side whenever this process holds its lease."""

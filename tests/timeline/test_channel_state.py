@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from connectors.types import ChannelHealth, ChannelId
 from tests.timeline.conftest import MakeChannel
-from timeline.channel_state import DatabaseCursorStore, record_health
+from timeline.channel_state import (
+    HEALTH_CHANGED,
+    SYNC_NEWS_AFTER,
+    DatabaseCursorStore,
+    record_health,
+)
 from timeline.db import SessionFactory
-from timeline.models import Channel, ChannelCursor
+from timeline.models import Channel, ChannelCursor, utcnow
 
 
 async def test_cursor_round_trip_and_overwrite(
@@ -57,3 +63,38 @@ async def test_health_is_recorded_and_a_good_sync_is_stamped(
         channel = await session.get(Channel, channel_id)
     assert channel is not None and channel.health == "connected"
     assert channel.last_sync_at is not None
+
+
+async def test_health_news_is_told_once_and_a_healthy_sync_only_after_a_while(
+    sessions: SessionFactory, make_channel: MakeChannel
+) -> None:
+    channel_id = await make_channel("email")
+    channel = ChannelId(str(channel_id))
+    refused = await record_health(sessions, channel, ChannelHealth.BAD_CREDENTIALS, "535 no")
+    assert refused is not None and refused.type == HEALTH_CHANGED
+    assert refused.data == {
+        "channel_id": str(channel_id),
+        "health": "bad_credentials",
+        "health_reason": "535 no",
+        "last_sync_at": None,
+    }
+    # The same verdict again is no news.
+    assert await record_health(sessions, channel, ChannelHealth.BAD_CREDENTIALS, "535 no") is None
+    connected = await record_health(sessions, channel, ChannelHealth.CONNECTED, None)
+    assert connected is not None and connected.data["health"] == "connected"
+    assert connected.data["last_sync_at"] is not None
+    # A sync right after the one announced is stamped, not announced ...
+    assert await record_health(sessions, channel, ChannelHealth.CONNECTED, None) is None
+    # ... until the last one told of is older than SYNC_NEWS_AFTER.
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Channel)
+            .where(Channel.id == channel_id)
+            .values(last_sync_at=utcnow() - SYNC_NEWS_AFTER - timedelta(seconds=1))
+        )
+    later = await record_health(sessions, channel, ChannelHealth.CONNECTED, None)
+    assert later is not None and later.data["last_sync_at"] > connected.data["last_sync_at"]
+    # A channel deleted meanwhile: nothing to store, nothing to tell.
+    async with sessions() as session, session.begin():
+        await session.execute(delete(Channel).where(Channel.id == channel_id))
+    assert await record_health(sessions, channel, ChannelHealth.CONNECTED, None) is None

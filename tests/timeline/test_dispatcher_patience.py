@@ -35,10 +35,10 @@ from tests.timeline.test_outbox import (
     make_conversation,
     queue,
 )
-from timeline.channel_state import record_health
+from timeline.channel_state import HEALTH_CHANGED, record_health
 from timeline.clock import database_now
 from timeline.dispatcher import Dispatcher
-from timeline.events import InProcessBus
+from timeline.events import InProcessBus, Subscription
 from timeline.models import Channel, Conversation, Message, OutboundJob
 from timeline.outbox import OUTCOME_UNKNOWN, queue_outbound
 from timeline.parking import NOT_RUNNING
@@ -169,10 +169,22 @@ async def test_refused_credentials_park_the_channel_and_show_in_its_health(
     conversation = await make_conversation(sessions)
     messages = [await queue(sessions, conversation, f"reply {n}") for n in range(3)]
     connector = FakeConnector(conversation.channel_id, always=AuthError("401 bad token"))
-    worker = dispatcher(sessions, connector, clock=Clock())
+    bus = InProcessBus()
+    worker = dispatcher(sessions, connector, clock=Clock(), bus=bus)
 
-    await worker.run_once()
+    async with bus.subscribe() as events:
+        await worker.run_once()
+        told = await health_news(events)
 
+    # The channels screen hears of it at once.
+    assert told == [
+        {
+            "channel_id": str(conversation.channel_id),
+            "health": "bad_credentials",
+            "health_reason": REFUSED,
+            "last_sync_at": None,
+        }
+    ]
     # One refusal parks the whole channel: the provider is not asked again and again.
     assert len(connector.calls) == 1
     for message in messages:
@@ -222,7 +234,8 @@ async def test_a_parked_channel_is_probed_slowly_and_resumes_when_a_probe_succee
     messages = [await queue(sessions, conversation, f"reply {n}") for n in range(3)]
     connector = FakeConnector(conversation.channel_id, always=AuthError("401 bad token"))
     clock = Clock()
-    worker = dispatcher(sessions, connector, clock=clock, park_probe_seconds=900)
+    bus = InProcessBus()
+    worker = dispatcher(sessions, connector, clock=clock, park_probe_seconds=900, bus=bus)
     await worker.run_once()
 
     clock.advance(899)
@@ -236,8 +249,12 @@ async def test_a_parked_channel_is_probed_slowly_and_resumes_when_a_probe_succee
     # The credentials were fixed at the provider; Switchboard's health still says bad.
     connector.always = None
     clock.advance(1)
-    await worker.run_once()
+    async with bus.subscribe() as events:
+        await worker.run_once()
+        told = await health_news(events)
 
+    # Told once, by the first send that went through, not by each of the three.
+    assert [(news["health"], news["health_reason"]) for news in told] == [("connected", None)]
     assert [c.text for c in connector.calls[2:]] == ["reply 0", "reply 1", "reply 2"]
     for message in messages:
         assert (await get(sessions, Message, id=message.id)).delivery_state == "sent"
@@ -259,6 +276,15 @@ async def test_a_send_leaves_a_connectors_own_health_verdict_alone(sessions: Ses
 
     channel = await get(sessions, Channel, id=conversation.channel_id)
     assert (channel.health, channel.health_reason) == ("bad_credentials", "IMAP login failed")
+
+
+async def health_news(events: Subscription) -> list[dict[str, Any]]:
+    """The data of the channel health events published so far."""
+    told = []
+    while (event := await events.get(timeout=0.05)) is not None:
+        if event.type == HEALTH_CHANGED:
+            told.append(event.data)
+    return told
 
 
 # --- timeouts and concurrency -------------------------------------------------------------------

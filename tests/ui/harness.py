@@ -15,11 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 from aiohttp import web
 from playwright.sync_api import BrowserContext, Page
 
 from inbox.models import Role, User
-from inbox.users import create_user
+from inbox.users import create_user, issue_token
 from tests.connectors.sms.twilio_standin import TwilioStandin
 from timeline.db import SessionFactory
 from timeline.models import utcnow
@@ -189,6 +190,32 @@ class BrowserProblems:
         return [
             e for e in self.errors if not any(re.search(pattern, e) for pattern in self.allowed)
         ]
+
+
+class ApiAdmin:
+    """The REST API as an admin with a token, from the test: what another person does
+    meanwhile, through the real endpoints (and so the real events)."""
+
+    def __init__(self, server: LiveServer, name: str = "Ida Admin") -> None:
+        self.server = server
+        admin = server.user(Role.ADMIN, name=name)
+
+        async def token(sessions: SessionFactory) -> str:
+            async with sessions() as session:
+                return await issue_token(session, admin, name="browser test")
+
+        self.headers = {"Authorization": f"Bearer {server.db(token)}"}
+
+    def request(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        async def send() -> Any:
+            async with (
+                aiohttp.ClientSession(base_url=self.server.base_url) as client,
+                client.request(method, path, json=body, headers=self.headers) as answer,
+            ):
+                assert answer.status == status, await answer.text()
+                return await answer.json()
+
+        return self.server.call(send)
 
 
 def shot(page: Page, name: str) -> Path:

@@ -2,7 +2,8 @@
 test Dovecot (a wrong IMAP password is marked on its field, before and after saving), a
 Twilio number on the Twilio stand-in (its webhook URLs shown and copied), a Telegram bot
 on the Bot API stand-in (its name shown before it can be connected) and a web form; the
-list shows each with its health; a channel is paused and resumed, another deleted; an
+list shows each with its health, and follows it live (a bot token revoked while the list
+is open); a channel is paused and resumed, another deleted; an
 agent is refused. Then a channel's page in Persian on PostgreSQL: renamed, paused, deleted.
 Screenshots of the list (light, dark, phone) and of each connect form."""
 
@@ -33,6 +34,16 @@ __all__ = ["dovecot"]  # a fixture, used by its name
 ACCOUNT = "AC" + "5" * 32
 TWILIO_TOKEN = "twilio-auth-token-for-the-channels-screen"
 OURS = "+14155550188"
+TEXT_UPDATE = {
+    "update_id": 700,
+    "message": {
+        "message_id": 1,
+        "date": 1767225600,
+        "chat": {"id": 4242, "type": "private", "first_name": "Tara"},
+        "from": {"id": 4242, "is_bot": False, "first_name": "Tara"},
+        "text": "Hello?",
+    },
+}
 
 
 @pytest.fixture
@@ -246,8 +257,23 @@ def test_an_admin_connects_each_kind_pauses_resumes_and_deletes(
         expect(rows.nth(index).locator(".when-active.badge")).to_have_text("Active")
     snap(page, "channels-list")
 
-    # Pause and resume the bot, from the list.
+    # Health follows live: the bot's token is revoked while the list is open. The update
+    # fed ends the poll in flight; the next poll is refused.
+    page.evaluate("window.stillTheSamePage = true")
     bot_row = rows.nth(2)
+
+    async def revoke() -> None:
+        bot_api.tokens.clear()
+        bot_api.feed(TEXT_UPDATE)
+
+    live_server.call(revoke)
+    expect(bot_row.locator("[data-health]")).to_have_text("Credentials refused")
+    expect(bot_row.locator(".channel-reason")).to_contain_text("Unauthorized")
+    assert stored(live_server, "Telegram").health == "bad_credentials"
+    assert page.evaluate("window.stillTheSamePage") is True
+    bot_api.tokens.add(BOT_TOKEN)
+
+    # Pause and resume the bot, from the list.
     bot_row.get_by_role("button", name="Pause Telegram").click()
     expect(bot_row).to_have_attribute("data-paused", "true")
     expect(bot_row.locator(".badge.when-paused")).to_be_visible()

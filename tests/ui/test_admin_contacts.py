@@ -17,7 +17,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from connectors.registry import spec_for
 from inbox.account_models import ChannelMember
 from inbox.models import AttributeDefinition, Role, User
-from tests.ui.harness import BrowserProblems, LiveServer, shot
+from tests.ui.harness import ApiAdmin, BrowserProblems, LiveServer, shot
 from timeline.db import SessionFactory
 from timeline.models import (
     Channel,
@@ -244,6 +244,20 @@ def test_filter_save_export_edit_note_and_erase(
     assert api.json()["attributes"] == {"company": "Archer & Sons", "plan": "pro"}
     whole_shot(page, "admin-contact-page")
 
+    # Another admin tags her meanwhile: the page shows it live, and keeps what is being
+    # typed in the details (a reload must not undo it); then that is saved too.
+    details = page.locator("[data-details-form]")
+    details.get_by_label("Name").fill("Ann Archer-Smith")
+    ApiAdmin(live_server, name="Olive Other").request(
+        "PATCH", f"/api/v1/contacts/{ids['Ann Archer']}", {"add_tags": ["renewal"]}
+    )
+    expect(page.locator("[data-head-tags]")).to_contain_text("renewal")
+    expect(details.get_by_label("Name")).to_have_value("Ann Archer-Smith")
+    details.get_by_role("button", name="Save").click()
+    expect(page.locator("[data-contact-name]")).to_have_text("Ann Archer-Smith")
+    saved = page.request.get(f"/api/v1/contacts/{ids['Ann Archer']}").json()
+    assert (saved["name"], saved["tags"]) == ("Ann Archer-Smith", ["renewal", "vip"])
+
     # Erase: locked until the name is typed; then the page shows the erased state.
     page.get_by_role("button", name="Erase").click()
     dialog = page.get_by_role("dialog")
@@ -253,7 +267,7 @@ def test_filter_save_export_edit_note_and_erase(
     confirm = dialog.get_by_label("To confirm, type the contact's name:")
     confirm.fill("Ann")
     expect(erase).to_be_disabled()
-    confirm.fill("ann archer")
+    confirm.fill("ann archer-smith")
     expect(erase).to_be_enabled()
     erase.click()
     expect(dialog).to_be_hidden()

@@ -1,7 +1,7 @@
-"""The lead pipeline board and the merge-suggestion queue: move a lead across the board
-by dragging and back by the keyboard menu (the API and the column figures follow), a
-refused move puts the card back, lost asks why; merge one suggestion keeping the contact
-chosen and dismiss another."""
+"""The lead pipeline board and the merge-suggestion queue: another person's move shows
+live; move a lead across the board by dragging and back by the keyboard menu (the API and
+the column figures follow), a refused move puts the card back, lost asks why; merge one
+suggestion keeping the contact chosen and dismiss another."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from connectors.registry import spec_for
 from inbox.account_models import ChannelMember
 from inbox.models import Role, User
-from tests.ui.harness import BrowserProblems, LiveServer, shot
+from tests.ui.harness import ApiAdmin, BrowserProblems, LiveServer, shot
 from timeline.db import SessionFactory
 from timeline.models import Channel, Contact, Conversation, Identity, MergeSuggestion
 from web.keys import SECRET_BOX_KEY
@@ -125,6 +125,17 @@ def test_a_lead_moves_across_the_board_and_back(
     )
     shot(page, "pipeline-board")
 
+    # Someone else moves a lead meanwhile, through the API: the board follows, no reload.
+    page.evaluate("window.stillTheSamePage = true")
+    ApiAdmin(live_server, name="Olive Other").request(
+        "PATCH", f"/api/v1/contacts/{ids['Eli Novak']}", {"lifecycle_stage": "customer"}
+    )
+    customer = page.locator(".pipeline__column[data-stage=customer]")
+    expect(customer.locator(".pcard", has_text="Eli Novak")).to_have_count(1)
+    expect(customer.locator("[data-count]")).to_have_text("2")
+    assert column(page, "new") == ("0", "—", [])
+    assert page.evaluate("window.stillTheSamePage") is True
+
     # Dragged to Qualified: the stage changes through the API, the figures follow.
     ann.drag_to(page.locator(".pipeline__column[data-stage=qualified]"))
     expect(page.locator("#pipeline-notice")).to_have_text("Moved Ann Lee to Qualified.")
@@ -185,7 +196,7 @@ def test_a_lead_moves_across_the_board_and_back(
     notice = page.get_by_role("alert")
     expect(notice).to_contain_text("Ben Ortiz could not be moved: this contact was merged into")
     assert column(page, "lead")[2] == ["Ann Lee", "Ben Ortiz"]
-    assert column(page, "customer")[2] == ["Dora Diaz"]
+    assert sorted(column(page, "customer")[2]) == ["Dora Diaz", "Eli Novak"]
 
     # Filtered by owner: only their cards, and the figures of those.
     page.get_by_label("Owner").select_option(label="Ada Agent (you)")

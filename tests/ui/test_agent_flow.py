@@ -14,14 +14,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import aiohttp
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
 from inbox.models import Role, User
-from inbox.users import issue_token
 from tests.connectors.sms.twilio_standin import (
     TwilioStandin,
     incoming_form,
@@ -31,13 +29,13 @@ from tests.connectors.sms.twilio_standin import (
 )
 from tests.ui.harness import (
     PASSWORD,
+    ApiAdmin,
     BrowserProblems,
     LiveServer,
     recording_server,
     shot,
     twilio_standin,
 )
-from timeline.db import SessionFactory
 from web.keys import RUNTIME_KEY
 
 ACCOUNT = "AC" + "4" * 32
@@ -58,29 +56,8 @@ def outside() -> Iterator[tuple[str, list[str]]]:
         yield recorded
 
 
-class Admin:
-    """The REST API as an admin with a token, and the public endpoints, from the test."""
-
-    def __init__(self, server: LiveServer) -> None:
-        self.server = server
-        admin = server.user(Role.ADMIN, name="Ida Admin")
-
-        async def token(sessions: SessionFactory) -> str:
-            async with sessions() as session:
-                return await issue_token(session, admin, name="agent flow")
-
-        self.headers = {"Authorization": f"Bearer {server.db(token)}"}
-
-    def request(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
-        async def send() -> Any:
-            async with (
-                aiohttp.ClientSession(base_url=self.server.base_url) as client,
-                client.request(method, path, json=body, headers=self.headers) as answer,
-            ):
-                assert answer.status == status, await answer.text()
-                return await answer.json()
-
-        return self.server.call(send)
+class Admin(ApiAdmin):
+    """The REST API as an admin, and Twilio's webhooks, from the test."""
 
     def webhook(self, path: str, params: list[tuple[str, str]]) -> int:
         """POST a webhook signed as Twilio signs it; its HTTP status."""

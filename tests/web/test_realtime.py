@@ -16,6 +16,7 @@ import pytest
 from inbox.models import Role
 from tests.web.conftest import ApiUser, Client, Rows, make_api_user
 from tests.web.test_sessions import login, make_user, with_cookie
+from timeline.channel_state import HEALTH_CHANGED
 from timeline.events import Event, InProcessBus
 from web.keys import BUS_KEY, SESSIONS_KEY
 from web.realtime.audience import Viewer
@@ -162,6 +163,8 @@ async def test_agents_get_their_channels_only(
     mine = await rows.conversation(contact, await rows.home())
     other_channel = await rows.channel(name="not the agent's")
     theirs = await rows.conversation(contact, other_channel)
+    stranger = await rows.contact("Olga")  # only on a channel the agent does not work
+    await rows.conversation(stranger, other_channel)
     async with (
         opened(client, agent) as agent_ws,
         opened(client, admin) as admin_ws,
@@ -182,7 +185,13 @@ async def test_agents_get_their_channels_only(
             Event("message.created", {"conversation_id": str(theirs.id), "message_id": "m1"}),
             Event("message.delivery", {"conversation_id": str(theirs.id), "state": "sent"}),
             Event("notification.created", {"user_id": str(admin.user.id), "notification_id": "n1"}),
-            Event("contact.updated", {"contact_id": str(contact.id)}),  # staff only
+            # A contact the agent sees through one of its conversations, and one they do not.
+            Event("contact.updated", {"contact_id": str(contact.id)}),
+            Event("contact.updated", {"contact_id": str(stranger.id)}),
+            Event("contact.merged", {"survivor_id": str(stranger.id), "merged_id": "x"}),
+            Event("contact.merged", {"survivor_id": str(contact.id), "merged_id": "y"}),
+            # The agent's own channel, yet its health (the provider's error) is staff only.
+            Event(HEALTH_CHANGED, {"channel_id": str(mine.channel_id), "health": "connected"}),
             Event("message.created", {"conversation_id": str(mine.id), "message_id": "marker"}),
             Event("notification.created", {"user_id": str(agent.user.id), "notification_id": "n2"}),
         )
@@ -190,9 +199,13 @@ async def test_agents_get_their_channels_only(
         got = await until(agent_ws, marker)
         got = [f for f in got if f["type"] != "presence.changed"]
         assert [(f["type"], f["data"].get("message_id")) for f in got] == [
+            ("contact.updated", None),
+            ("contact.merged", None),
             ("message.created", "marker"),
             ("notification.created", None),
         ]
+        assert got[0]["data"] == {"contact_id": str(contact.id)}
+        assert got[1]["data"]["survivor_id"] == str(contact.id)
         assert all(f["id"] for f in got)
 
         for ws in (admin_ws, manager_ws):
@@ -205,6 +218,10 @@ async def test_agents_get_their_channels_only(
                 "message.delivery",
                 *(["notification.created"] if ws is admin_ws else []),
                 "contact.updated",
+                "contact.updated",
+                "contact.merged",
+                "contact.merged",
+                HEALTH_CHANGED,
                 "message.created",
             ]
             assigned = next(f for f in seen if f["type"] == "conversation.assigned")
@@ -220,8 +237,9 @@ async def test_agents_get_their_channels_only(
         await agent_ws.send_json({"type": "viewing", "conversation_id": str(theirs.id)})
         refused = await answer(agent_ws)
         assert refused["type"] == "error"
-        # Events naming the same conversation cost one lookup however many sockets.
-        assert client.app[HUB_KEY].channels.queries <= 2
+        # Events naming the same conversation cost one lookup however many sockets; each
+        # contact event one more (a contact's conversations change).
+        assert client.app[HUB_KEY].channels.queries <= 2 + 4
 
 
 async def test_membership_and_deactivation_apply_to_open_sockets(

@@ -1,8 +1,10 @@
-"""Which channel a conversation is on, for events that name only the conversation.
+"""Which channel a conversation is on, for events that name only the conversation; and
+which channels a contact's conversations are on, for events that name only the contact.
 
 A conversation never changes channel, so the answer is cached (bounded, least recently
 used out first) and each unknown conversation costs one query per process, not one per
-socket; concurrent asks for the same one share that query.
+socket; concurrent asks for the same one share that query. A contact gains conversations
+(and a merge gives it more), so its channels are read each time: one query per event.
 """
 
 from __future__ import annotations
@@ -64,3 +66,14 @@ class ConversationChannels:
             raise
         finally:
             del self._asked[conversation_id]
+
+    async def channels_of_contact(self, contact_id: uuid.UUID) -> frozenset[uuid.UUID]:
+        """The channels of the contact's conversations (empty when it has none)."""
+        self.queries += 1
+        async with self._sessions() as session:
+            found = await session.scalars(
+                select(Conversation.channel_id)
+                .where(Conversation.contact_id == contact_id)
+                .distinct()
+            )
+            return frozenset(found)

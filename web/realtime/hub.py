@@ -34,6 +34,7 @@ from web.realtime.audience import (
     Audience,
     Viewer,
     audience_of,
+    contact_to_resolve,
     conversation_to_resolve,
     id_in,
 )
@@ -304,7 +305,14 @@ class Hub:
         channel_id = None
         if conversation_id is not None:
             channel_id = await self.channels.channel_of(conversation_id)
-        return audience_of(event, channel_id)
+        contact_channels = None
+        contact_id = contact_to_resolve(event)
+        # Only agents' sockets need a contact's channels: staff see every contact.
+        if contact_id is not None and any(
+            conn.viewer.channels is not None for conn in self.connections.values()
+        ):
+            contact_channels = await self.channels.channels_of_contact(contact_id)
+        return audience_of(event, channel_id, contact_channels)
 
     def _observe(self, event: Event) -> None:
         """What the hub learns from an event for itself."""

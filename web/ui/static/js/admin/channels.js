@@ -1,11 +1,55 @@
 // The channels list and a channel's page: times shown relative, pause and resume through
 // PATCH /channels/{id}, copy buttons for webhook URLs. Every label is rendered by the
 // server; the script only flips data-paused (CSS shows the matching badge and button).
+// Health, last sync and paused follow live: on news of a channel the page is fetched
+// again and those parts ([data-live], data-paused) taken from it, so they read exactly
+// as the server renders them, in the user's language.
 import { api } from "../api.js";
 import { on, qs, qsa, setText } from "../dom.js";
+import { live } from "../live.js";
 import { fillTime } from "../time.js";
 
-for (const node of qsa("time[data-time]")) fillTime(node, node.dateTime);
+const REFRESH_DELAY_MS = 250; // a burst of news (a parked channel's jobs) is one fetch
+
+function fillTimes(root) {
+  for (const node of qsa("time[data-time]", root)) fillTime(node, node.dateTime);
+}
+
+fillTimes(document);
+
+async function refresh() {
+  const response = await fetch(window.location.href, {
+    credentials: "same-origin",
+    headers: { Accept: "text/html" },
+  });
+  if (!response.ok) return;
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  for (const node of qsa("[data-live]")) {
+    const twin = fresh.getElementById(node.id);
+    if (!twin) continue;
+    node.replaceChildren(...[...twin.childNodes].map((child) => document.importNode(child, true)));
+    fillTimes(node);
+  }
+  const paused = new Map(
+    [...fresh.querySelectorAll("[data-channel-id]")].map((n) => [n.dataset.channelId, n.dataset.paused]),
+  );
+  for (const node of qsa("[data-channel-id]")) {
+    const state = paused.get(node.dataset.channelId);
+    if (state !== undefined) node.dataset.paused = state;
+  }
+}
+
+let refreshTimer = null;
+function refreshSoon() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => refresh().catch(() => {}), REFRESH_DELAY_MS);
+}
+
+const shown = (data) => qsa("[data-channel-id]").some((n) => n.dataset.channelId === data.channel_id);
+for (const type of ["channel_health.changed", "channel.updated"]) {
+  live.on(type, (data) => shown(data) && refreshSoon());
+}
+live.on("resync", refreshSoon);
 
 const notice = qs("#channels-notice");
 

@@ -42,8 +42,14 @@ function showHeader() {
   root.dataset.erased = String(contact.erased);
 }
 
+// A live reload (another person's change) must not undo what the user is typing: a form
+// edited since it was last filled keeps its values until it is saved.
+const EDITABLE = "[data-details-form], [data-attributes-form]";
+const edited = (form) => form.dataset.edited === "true";
+
 function fillDetails() {
   const form = qs("[data-details-form]", root);
+  if (edited(form)) return;
   form.elements.namedItem("name").value = contact.name ?? "";
   form.elements.namedItem("lifecycle_stage").value = contact.lifecycle_stage;
   form.elements.namedItem("lost_reason").value = contact.lost_reason ?? "";
@@ -80,7 +86,7 @@ function showTags() {
 
 function fillAttributes() {
   const form = qs("[data-attributes-form]", root);
-  if (!form) return;
+  if (!form || edited(form)) return;
   for (const holder of qsa("[data-attribute]", form)) {
     const value = contact.attributes[holder.dataset.attribute];
     if (holder.dataset.type === "money") {
@@ -133,7 +139,9 @@ async function change(form, patch) {
   showNotice(qs("[data-error]", root), null);
   status(form, "");
   try {
-    show(await api.patch(`/contacts/${contactId}`, patch));
+    const saved = await api.patch(`/contacts/${contactId}`, patch);
+    delete form.dataset.edited;
+    show(saved);
     status(form, t("Changes saved."));
     refreshTimeline(root, contactId);
     return true;
@@ -184,6 +192,10 @@ function attributesPatch(form) {
 }
 
 function wireEditors() {
+  root.addEventListener("input", (event) => {
+    const form = event.target.closest(EDITABLE);
+    if (form) form.dataset.edited = "true";
+  });
   const details = qs("[data-details-form]", root);
   on(details, "change", "[name=lifecycle_stage]", showLostReason);
   on(details, "submit", async (event) => {

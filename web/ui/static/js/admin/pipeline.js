@@ -1,16 +1,21 @@
 // The lead pipeline board (templates/admin/pipeline/board.html): a column per lifecycle
 // stage with its count and lifetime value, cards newest activity first, "show more" per
 // column. A move changes the contact's stage with PATCH /contacts/{id}; the card moves at
-// once and goes back, with a message, if the change is refused.
+// once and goes back, with a message, if the change is refused. Others' changes (a move,
+// a new lead from a form, a merge, an erase) redraw the board live.
 import { api } from "../api.js";
 import { append, on, qs, qsa, setText } from "../dom.js";
 import { t } from "../i18n.js";
+import { live } from "../live.js";
 import { cardName, cardNode, setStage } from "./pipeline_card.js";
 import { enableMoves } from "./pipeline_drag.js";
 import { askLostReason } from "./pipeline_lost.js";
 import { count, failure, money } from "./pipeline_format.js";
 
 const PAGE = 20;
+const MAX_CARDS = 100; // the API's most cards per stage
+const REDRAW_GAP_MS = 1500; // a burst of news (an import, a busy form) is one redraw
+const OWN_NEWS_MS = 5000; // how long the echo of our own move is ignored
 const board = qs(".pipeline");
 const notice = qs("#pipeline-notice");
 const filters = JSON.parse(board.dataset.query);
@@ -118,6 +123,8 @@ async function move(node, stage, { focus = false } = {}) {
     if (reason === null) return;
     body.lost_reason = reason;
   }
+  ownMoves.set(node.dataset.id, Date.now());
+  movesMade += 1;
   const home = { list: node.parentElement, next: node.nextElementSibling };
   const refocus = () => focus && qs("summary", node).focus();
   place(node, stage);
@@ -145,6 +152,61 @@ async function move(node, stage, { focus = false } = {}) {
   }
   await refreshFigures();
 }
+
+// --- live ---------------------------------------------------------------------------
+
+const ownMoves = new Map(); // contact id -> when we moved it (its event is only our echo)
+let movesMade = 0; // a redraw fetched before a move of ours would undo it on screen
+let redrawTimer = null;
+let lastRedraw = 0;
+
+/** Something on the board is being worked on: a move asked, dragged, or in flight. */
+function unsettled() {
+  return Boolean(
+    qs('.pcard[aria-busy="true"], .pcard[data-dragging], .pcard__move[open]', board) ||
+      qs("#lost-dialog[open]"),
+  );
+}
+
+function redrawSoon() {
+  if (redrawTimer !== null) return;
+  const wait = Math.max(0, lastRedraw + REDRAW_GAP_MS - Date.now());
+  redrawTimer = setTimeout(() => {
+    redrawTimer = null;
+    redraw().catch(() => {});
+  }, wait);
+}
+
+/** Load the board again, as many cards per column as are shown, keeping the focus. */
+async function redraw() {
+  lastRedraw = Date.now(); // also paces the retries while the board is unsettled
+  if (unsettled()) return redrawSoon();
+  const shown = Math.max(PAGE, ...[...columns.values()].map((column) => column.list.children.length));
+  const before = movesMade;
+  const data = await api.get("/pipeline", { ...filters, cards: Math.min(shown, MAX_CARDS) });
+  if (unsettled() || movesMade !== before) return redrawSoon(); // what we fetched is older
+  const focusedId = document.activeElement?.closest?.(".pcard")?.dataset.id;
+  for (const column of data.stages) {
+    const shownColumn = columns.get(column.stage);
+    showFigures(column.stage, column);
+    shownColumn.cursor = column.next_cursor;
+    shownColumn.list.replaceChildren(...column.cards.map(cardNode));
+    refreshColumn(column.stage);
+  }
+  if (focusedId) qs(`.pcard[data-id="${focusedId}"] summary`, board)?.focus();
+}
+
+function heard(data) {
+  const at = ownMoves.get(data.contact_id);
+  if (at !== undefined && Date.now() - at < OWN_NEWS_MS) return;
+  ownMoves.delete(data.contact_id);
+  redrawSoon();
+}
+
+for (const type of ["contact.created", "contact.updated", "contact.merged", "contact.erased"]) {
+  live.on(type, heard);
+}
+live.on("resync", redrawSoon);
 
 enableMoves(board, move);
 on(board, "click", "[data-action=more]", (event, button) => {
