@@ -20,9 +20,9 @@ from sqlalchemy import delete, select
 
 from connectors.webform.config import WebformConfig
 from inbox.models import AttributeDefinition, Role
-from tests.ui.harness import BrowserProblems, LiveServer, shot
+from tests.ui.harness import ApiAdmin, BrowserProblems, LiveServer, shot
 from timeline.db import SessionFactory
-from timeline.models import Channel, Contact, ContactAttribute, FormSubmission, Identity
+from timeline.models import Channel, Contact, ContactAttribute, Form, FormSubmission, Identity
 from web.keys import SECRET_BOX_KEY
 from web.ui.admin.forms_reads import SUBMISSIONS_PER_PAGE
 
@@ -390,3 +390,115 @@ def test_hostile_labels_stay_text_and_refusals_show_at_their_fields(
     for path in (form_page, f"{form_page}/submissions", "/settings/forms/new"):
         response = page.goto(path)
         assert response is not None and response.status == 403, path
+
+
+def test_an_admin_gives_a_form_a_new_key_after_a_confirmation(
+    page: Page, context: BrowserContext, live_server: LiveServer, problems: BrowserProblems
+) -> None:
+    channel_id = webform_channel(live_server, "Website")
+    api = ApiAdmin(live_server)
+    body = {
+        "name": "Newsletter",
+        "channel_id": str(channel_id),
+        "fields": [{"name": "email", "label": "Email", "type": "email", "required": True}],
+    }
+    form = api.request("POST", "/api/v1/forms", body, status=201)
+    old_urls = form["urls"]
+    live_server.sign_in(context, live_server.user(Role.ADMIN, name="Ada Admin"))
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.base_url)
+    page.goto(f"/settings/forms/{form['id']}")
+    snippet = page.locator("[data-snippet]")
+    link = page.locator("#fb-page-url")
+    status = page.locator("[data-rotate-status]")
+    expect(snippet).to_have_text(old_urls["snippet"])
+    expect(link).to_have_attribute("href", old_urls["page"])
+    assert page.request.get(old_urls["page"]).status == 200
+
+    # The confirmation says what stops working; cancelled, nothing changes.
+    rotate = page.get_by_role("button", name="Rotate key")
+    dialog = page.get_by_role("dialog", name="Give this form a new key?")
+    rotate.click()
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("current page address and embed snippet stop working")
+    expect(dialog).to_contain_text("Every page that embeds this form must be updated")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    whole_shot(page, "admin-forms-rotate-dialog")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(rotate).to_be_focused()
+    expect(status).to_be_empty()
+    expect(snippet).to_have_text(old_urls["snippet"])
+    assert api.request("GET", f"/api/v1/forms/{form['id']}")["key"] == form["key"]
+    # Escape closes it the same way.
+    rotate.click()
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    assert api.request("GET", f"/api/v1/forms/{form['id']}")["key"] == form["key"]
+
+    # Confirmed: the new addresses replace the old ones in place, and the copy buttons
+    # copy the new ones.
+    rotate.click()
+    dialog.get_by_role("button", name="Rotate key").click()
+    expect(status).to_have_text(re.compile(r"^The form has a new key"))
+    rotated = api.request("GET", f"/api/v1/forms/{form['id']}")
+    assert rotated["key"] != form["key"]
+    new_urls = rotated["urls"]
+    expect(snippet).to_have_text(new_urls["snippet"])
+    expect(link).to_have_text(new_urls["page"])
+    expect(link).to_have_attribute("href", new_urls["page"])
+    assert form["key"] not in page.locator(".fb-embed").inner_text()
+    expect(page.locator("[data-general-error]")).to_be_empty()
+    page.locator("[data-copy='#fb-snippet']").click()
+    expect(page.get_by_text("Copied.").first).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == new_urls["snippet"]
+    whole_shot(page, "admin-forms-rotated")
+
+    # The old hosted page is gone, the new one answers.
+    assert page.request.get(old_urls["page"]).status == 404
+    assert page.request.get(new_urls["page"]).status == 200
+
+    # Saving the builder afterwards keeps the new key; a reload shows it.
+    page.get_by_label("Name", exact=True).fill("Newsletter sign-up")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("[data-save-status]")).to_have_text("Saved.")
+    assert api.request("GET", f"/api/v1/forms/{form['id']}")["key"] == rotated["key"]
+    page.reload()
+    expect(snippet).to_have_text(new_urls["snippet"])
+    expect(status).to_be_empty()
+
+    # A refusal (the form was deleted meanwhile) shows in the page's notice.
+    problems.allowed.append(r"status of 404")
+
+    async def forget(sessions: SessionFactory) -> None:
+        async with sessions() as session:
+            await session.execute(delete(Form).where(Form.id == uuid.UUID(form["id"])))
+            await session.commit()
+
+    live_server.db(forget)
+    rotate.click()
+    dialog.get_by_role("button", name="Rotate key").click()
+    notice = page.locator("[data-general-error]")
+    expect(notice).to_have_text("That did not work: no such form")
+    expect(notice).to_be_focused()
+    expect(status).to_be_empty()
+    expect(snippet).to_have_text(new_urls["snippet"])
+    whole_shot(page, "admin-forms-rotate-error")
+
+
+def test_a_manager_is_not_offered_a_new_form_key(
+    page: Page, context: BrowserContext, live_server: LiveServer, problems: BrowserProblems
+) -> None:
+    """The key is the API's admin-only action; the builder is admin-only too."""
+    problems.allowed.append(r"status of 403")
+    channel_id = webform_channel(live_server, "Website")
+    body = {
+        "name": "Newsletter",
+        "channel_id": str(channel_id),
+        "fields": [{"name": "email", "label": "Email", "type": "email", "required": True}],
+    }
+    form = ApiAdmin(live_server).request("POST", "/api/v1/forms", body, status=201)
+    live_server.sign_in(context, live_server.user(Role.MANAGER, name="Max Manager"))
+    response = page.goto(f"/settings/forms/{form['id']}")
+    assert response is not None and response.status == 403
+    expect(page.get_by_role("button", name="Rotate key")).to_have_count(0)

@@ -5,7 +5,7 @@ snippet, and a form's submissions.
 |---|---|
 | GET /settings/forms | the forms, with their channel and submission counts |
 | GET /settings/forms/new | the builder for a new form |
-| GET /settings/forms/{id} | the builder of a form, its embed snippet |
+| GET /settings/forms/{id} | the builder of a form, its embed snippet, "Rotate key" |
 | GET /settings/forms/{id}/submissions?cursor= | its submissions, newest first, paged |
 
 The pages are server-rendered; the builder's module (static/js/admin/forms_builder.js)
@@ -24,12 +24,13 @@ from typing import Any
 from aiohttp import web
 from babel.dates import format_datetime
 
+from inbox.models import Role
 from timeline.models import Form
 from web.api.form_schemas import FormOut
 from web.api.schemas import Keyset
 from web.keys import READ_SESSIONS_KEY, SETTINGS_KEY
 from web.ui.admin import forms_reads
-from web.ui.admin.shell import admin_page, render_admin
+from web.ui.admin.shell import admin_page, current_user, render_admin
 from web.ui.render import language_of
 
 SECTION = "forms"
@@ -84,6 +85,9 @@ async def _builder(request: web.Request, form: dict[str, Any] | None, **extra: A
             "channels": channels,
             "attributes": attributes,
             "teams": teams,
+            # Giving a form a new key is the API's admin-only action; the section is for
+            # admins today, but the button follows the API's rule, not the nav's.
+            "can_rotate_key": current_user(request).role == Role.ADMIN,
             **extra,
         },
     )

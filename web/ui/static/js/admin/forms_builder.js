@@ -4,7 +4,8 @@
 // after), and a refusal's field errors are shown beside the controls they name
 // ("fields.2.maps_to" is the third field's "Saves to"). Interface strings come translated
 // from the page (#fb-config and the field <template>); admin-written text only ever goes
-// in as values and text.
+// in as values and text. "Rotate key" asks in #fb-rotate-dialog, then POSTs
+// /forms/{id}/rotate-key and shows the new snippet and page address where the old ones were.
 import { api, ApiError } from "../api.js";
 import { el, on, pageData, qs, qsa, setText } from "../dom.js";
 import { renderPreview } from "./forms_preview.js";
@@ -412,6 +413,47 @@ async function copy(button) {
   }, 3000);
 }
 
+// --- a new key ------------------------------------------------------------------------
+
+const rotateDialog = qs("#fb-rotate-dialog");
+const rotateStatus = qs("[data-rotate-status]");
+let rotating = false;
+
+/** A form's public addresses, wherever the page shows them (all carry its key). */
+function showUrls(form) {
+  setText(qs("[data-snippet]"), form.urls.snippet);
+  const link = qs("#fb-page-url");
+  link.href = form.urls.page;
+  setText(link, form.urls.page);
+  for (const done of qsa("[data-copied] span")) done.hidden = true;
+  if (saved) Object.assign(saved, { key: form.key, urls: form.urls, updated_at: form.updated_at });
+}
+
+function askRotate() {
+  if (rotating) return;
+  rotateDialog.returnValue = "";
+  rotateDialog.showModal();
+}
+
+async function rotateKey() {
+  if (rotateDialog.returnValue !== "rotate" || rotating) return;
+  rotating = true;
+  const panel = rotateStatus.closest(".panel");
+  panel.setAttribute("aria-busy", "true");
+  setText(general, "");
+  setText(rotateStatus, "");
+  try {
+    showUrls(await api.post(`/forms/${formId}/rotate-key`));
+    setText(rotateStatus, config.rotated);
+  } catch (err) {
+    setText(general, config.failed.replace("{reason}", err.message));
+    general.focus();
+  } finally {
+    rotating = false;
+    panel.removeAttribute("aria-busy");
+  }
+}
+
 // --- wiring ---------------------------------------------------------------------------
 
 if (editor) {
@@ -447,4 +489,8 @@ if (editor) {
     save();
   });
   on(document, "click", "[data-copy]", (event, button) => copy(button));
+  if (rotateDialog && formId !== null) {
+    on(document, "click", "[data-action=rotate-key]", () => askRotate());
+    rotateDialog.addEventListener("close", () => rotateKey());
+  }
 }
