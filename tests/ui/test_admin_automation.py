@@ -16,13 +16,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from inbox.account_models import Team
 from inbox.models import Role, User
 from inbox.routing_models import RoutingRule
+from inbox.webhook_models import WebhookDelivery
 from inbox.webhook_signing import SIGNATURE_HEADER
-from tests.ui.harness import BrowserProblems, LiveServer, add_conversation, shot
+from tests.ui.harness import ApiAdmin, BrowserProblems, LiveServer, add_conversation, shot
 from timeline.db import SessionFactory
 
 
@@ -383,3 +384,104 @@ def test_admin_sets_up_a_webhook_and_redelivers(
         page.locator("#confirm-dialog").get_by_role("button", name="Delete").click()
         expect(page.locator("#webhooks-empty")).to_be_visible()
         expect(log).to_be_hidden()
+
+
+HOSTILE_NAME = "<img src=x onerror=alert(1)>"
+
+
+def test_admin_views_what_a_delivery_posted(
+    page: Page, context: BrowserContext, live_server: LiveServer
+) -> None:
+    _admin(live_server, context)
+    conversation = add_conversation(live_server, channel_name="Web form")
+    api = ApiAdmin(live_server)
+    contact_id = api.request("GET", f"/api/v1/conversations/{conversation}")["contact_id"]
+    alerts: list[str] = []
+    page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
+
+    with receiver([500]) as hook:
+        created = api.request(
+            "POST",
+            "/api/v1/webhooks",
+            {"url": hook.url, "event_types": ["contact.updated"]},
+            status=201,
+        )
+        # A customer-written name in the payload: shown as text, never as markup.
+        api.request("PATCH", f"/api/v1/contacts/{contact_id}", {"name": HOSTILE_NAME})
+        page.goto("/settings/webhooks")
+        page.locator("#webhooks tbody tr").get_by_role("button", name="Deliveries").click()
+        delivery = page.locator("#deliveries-panel tbody tr")
+        expect(delivery).to_have_count(1, timeout=20_000)
+        expect(delivery.locator("[data-cell=code]")).to_have_text("500", timeout=20_000)
+        headers, received = hook.posts[0]
+
+        delivery.get_by_role("button", name="View").click()
+        view = page.get_by_role("dialog", name="What was sent")
+        expect(view).to_be_visible()
+        expect(view.get_by_role("heading", name="What was sent")).to_be_focused()
+        expect(view.locator("[data-detail=event]")).to_have_text("contact.updated")
+        expect(view.locator("[data-detail=code]")).to_have_text("500")
+        expect(view.locator("[data-detail=error]")).to_contain_text("HTTP 500: receiver says no")
+        expect(view.locator("[data-detail=last-attempt]")).to_be_visible()
+
+        # The headers it was posted with, those that carry no secret, as received.
+        def header(name: str) -> Locator:
+            row = view.locator("tr").filter(has=page.locator(f"th:text-is('{name}')"))
+            return row.locator("td")
+
+        expect(header("Switchboard-Delivery")).to_have_text(headers["Switchboard-Delivery"])
+        expect(header("Switchboard-Event")).to_have_text(headers["Switchboard-Event"])
+        expect(header("User-Agent")).to_have_text(headers["User-Agent"])
+        expect(header("Content-Type")).to_have_text(headers["Content-Type"])
+        expect(header(SIGNATURE_HEADER)).to_have_text("t=…,v1=…")
+
+        # The body, pretty-printed: the JSON the receiver got, hostile name and all, as text.
+        body = view.locator("[data-detail=body]")
+        pretty = json.dumps(received, indent=2, ensure_ascii=False)
+        expect(body).to_have_text(pretty)
+        assert body.text_content() == pretty
+        assert json.loads(pretty) == received
+        assert received["data"]["fields"]["name"]["to"] == HOSTILE_NAME  # type: ignore[index]
+        expect(body).to_contain_text(HOSTILE_NAME)
+        expect(view.locator("img")).to_have_count(0)
+        expect(page.locator("#deliveries-panel img, #delivery-dialog img")).to_have_count(0)
+
+        # Neither the secret nor the signature is shown.
+        shown = view.text_content() or ""
+        assert created["secret"] not in shown
+        signature = headers[SIGNATURE_HEADER]
+        assert all(part.split("=", 1)[1] not in shown for part in signature.split(","))
+        shot(page, "webhooks-delivery-view")
+
+        view.get_by_role("button", name="Close").click()
+        expect(view).to_be_hidden()
+        expect(delivery.get_by_role("button", name="View")).to_be_focused()
+
+        # At phone width the dialog fits.
+        page.set_viewport_size({"width": 390, "height": 844})
+        delivery.get_by_role("button", name="View").click()
+        expect(view).to_be_visible()
+        box = view.bounding_box()
+        assert box is not None and box["width"] <= 390
+        shot(page, "webhooks-delivery-view-phone")
+        page.keyboard.press("Escape")
+        expect(view).to_be_hidden()
+        page.set_viewport_size({"width": 1280, "height": 800})
+
+        # Once the contact is erased its deliveries keep no body: the view says so.
+        async def erase(sessions: SessionFactory) -> None:
+            async with sessions() as session:
+                await session.execute(update(WebhookDelivery).values(payload={}))
+                await session.commit()
+
+        live_server.db(erase)
+        page.locator("#deliveries-panel").get_by_role("button", name="Close").click()
+        page.locator("#webhooks tbody tr").get_by_role("button", name="Deliveries").click()
+        expect(delivery).to_have_count(1)
+        delivery.get_by_role("button", name="View").click()
+        expect(view.locator("[data-detail=erased]")).to_be_visible()
+        expect(body).to_be_hidden()
+        shot(page, "webhooks-delivery-view-erased")
+        view.get_by_role("button", name="Close").click()
+
+    assert alerts == []

@@ -1,6 +1,7 @@
 """The outgoing webhooks page: subscriptions (URL, events, on or off, last delivery),
 their editor, the signing secret shown once, and each one's delivery log with
-"redeliver".
+"redeliver" and "view" (what was posted: the headers that carry no secret, the body as
+the API's delivery log keeps it, the last answer or error).
 
 The event kinds come from the API (GET /webhooks/event-types); the page adds what the
 API cannot: each kind's description in the reader's language, and the groups the
@@ -11,6 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from inbox.webhook_address import MAX_URL_LENGTH
+from inbox.webhook_delivery import DELIVERY_HEADER, EVENT_HEADER, USER_AGENT
 from inbox.webhook_kinds import EVENT_KINDS
 from inbox.webhook_signing import SIGNATURE_HEADER
 from web.api.webhook_schemas import MAX_DESCRIPTION
@@ -42,6 +44,11 @@ async def webhooks_page(request: web.Request) -> web.StreamResponse:
                 "groups": groups,
             },
             "signature_header": SIGNATURE_HEADER,
+            # The headers every delivery is posted with (inbox/webhook_delivery.py), for
+            # the view of one delivery.
+            "event_header": EVENT_HEADER,
+            "delivery_header": DELIVERY_HEADER,
+            "user_agent": USER_AGENT,
             "max_url": MAX_URL_LENGTH,
             "max_description": MAX_DESCRIPTION,
         },

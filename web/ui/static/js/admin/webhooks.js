@@ -1,7 +1,9 @@
 // The outgoing webhooks page (/settings/webhooks): the subscriptions with their last
 // delivery, switched on and off, created and edited (URL, description, event kinds from
 // GET /webhooks/event-types), the signing secret shown once after creating or rotating,
-// and one webhook's delivery log (refreshed while it is open) with "Redeliver".
+// and one webhook's delivery log (refreshed while it is open) with "Redeliver" and
+// "View": what one delivery posted (its headers that carry no secret, the JSON body as
+// text, never as markup: it holds what customers wrote) and the last answer or error.
 import { api, ApiError } from "../api.js";
 import { el, on, pageData, qs, qsa, replaceChildren, setText } from "../dom.js";
 import { t } from "../i18n.js";
@@ -306,24 +308,89 @@ async function save() {
 
 // --- the delivery log ----------------------------------------------------------------
 
+/** One delivery in #delivery-dialog; its texts only ever go in as text. */
+class DeliveryView {
+  constructor(dialog) {
+    this.dialog = dialog;
+    this.id = null; // the delivery shown while the dialog is open
+    dialog.addEventListener("close", () => {
+      // Back to its "View": the log may have been redrawn meanwhile (a new button).
+      const button = qs(`#deliveries tr[data-id="${this.id}"] [data-action=view-delivery]`);
+      this.id = null;
+      if (button && document.activeElement !== button) button.focus();
+    });
+  }
+
+  detail(name) {
+    return qs(`[data-detail="${name}"]`, this.dialog);
+  }
+
+  open(delivery) {
+    this.fill(delivery);
+    this.dialog.returnValue = "";
+    this.dialog.showModal();
+  }
+
+  /** Redraw with a fresher copy of the delivery shown (the log was read again). */
+  update(delivery) {
+    if (this.dialog.open && delivery.id === this.id) this.fill(delivery);
+  }
+
+  fill(delivery) {
+    this.id = delivery.id;
+    setText(this.detail("event"), delivery.event);
+    this.detail("event").title = eventText(delivery.event);
+    statusBadge(this.detail("status"), delivery);
+    setText(this.detail("attempts"), delivery.attempts);
+    const last = this.detail("last-attempt");
+    last.hidden = !delivery.last_attempt_at;
+    this.detail("never").hidden = Boolean(delivery.last_attempt_at);
+    if (delivery.last_attempt_at) {
+      last.dateTime = delivery.last_attempt_at;
+      setText(last, absoluteTime(delivery.last_attempt_at));
+    }
+    setText(this.detail("code"), delivery.last_status_code ?? "—");
+    setText(this.detail("error"), delivery.last_error ?? "—");
+    setText(this.detail("event-header"), delivery.event);
+    setText(this.detail("id"), delivery.id);
+    // {} once the contact's personal data was erased: nothing was kept to show.
+    const erased = Object.keys(delivery.payload ?? {}).length === 0;
+    const body = this.detail("body");
+    body.hidden = erased;
+    this.detail("erased").hidden = !erased;
+    // Text, never markup; written again only when it changed (keeps the reader's scroll).
+    const json = erased ? "" : JSON.stringify(delivery.payload, null, 2);
+    if (body.textContent !== json) setText(body, json);
+  }
+}
+
 class DeliveryLog {
-  constructor(panel) {
+  constructor(panel, view) {
     this.panel = panel;
+    this.view = view;
     this.body = qs("tbody", panel);
     this.more = qs(".more", panel);
     this.webhook = null;
     this.cursor = null;
     this.pages = 0;
     this.timer = null;
+    this.deliveries = new Map(); // id -> the delivery as last read, for "View"
     on(panel, "click", "[data-action=refresh-deliveries]", () => this.load());
     on(panel, "click", "[data-action=older-deliveries]", () => this.load(this.cursor));
     on(panel, "click", "[data-action=close-deliveries]", () => this.close());
     on(panel, "click", "[data-action=redeliver]", (_e, button) => this.redeliver(button));
+    on(panel, "click", "[data-action=view-delivery]", (_e, button) => this.show(button));
+  }
+
+  show(button) {
+    const delivery = this.deliveries.get(button.closest("tr").dataset.id);
+    if (delivery) this.view.open(delivery);
   }
 
   open(webhook) {
     this.webhook = webhook;
     setText(qs("#deliveries-url", this.panel), webhook.url);
+    this.deliveries.clear();
     replaceChildren(this.body);
     this.panel.hidden = false;
     this.panel.scrollIntoView({ block: "start" });
@@ -347,6 +414,7 @@ class DeliveryLog {
     try {
       const answer = await api.get(`/webhooks/${webhook.id}/deliveries`, { cursor });
       if (this.webhook !== webhook) return;
+      if (!cursor) this.deliveries.clear();
       const rows = answer.items.map((delivery) => this.row(delivery));
       if (cursor) this.body.append(...rows);
       else replaceChildren(this.body, ...rows);
@@ -374,6 +442,8 @@ class DeliveryLog {
   }
 
   row(delivery) {
+    this.deliveries.set(delivery.id, delivery);
+    this.view.update(delivery);
     const row = clone("delivery-row");
     row.dataset.id = delivery.id;
     timeNode(qs("[data-cell=time]", row), delivery.created_at);
@@ -403,7 +473,7 @@ class DeliveryLog {
   }
 }
 
-const log = new DeliveryLog(qs("#deliveries-panel"));
+const log = new DeliveryLog(qs("#deliveries-panel"), new DeliveryView(qs("#delivery-dialog")));
 
 // --- wiring --------------------------------------------------------------------------
 
