@@ -27,7 +27,9 @@ _STAFF = (Role.ADMIN, Role.MANAGER)
 def abilities(role: str) -> dict[str, bool]:
     """Which actions the screens offer; the API refuses the others anyway."""
     return {
-        "save_segments": role in _STAFF,
+        "save_segments": role in _STAFF,  # and rename and delete them
+        # Anyone's notes (inbox/notes.py may_change); their own notes everyone may change.
+        "change_notes": role in _STAFF,
         "export": role in _STAFF,  # bulk CSV and one contact's personal data
         "erase": role == Role.ADMIN,
     }

@@ -1,12 +1,14 @@
-// The lower half of the contact page: notes, tasks, the contact's conversations and the
-// timeline across every channel. Each part loads on its own; the page calls `loadAll`.
-import { api } from "../api.js";
-import { el, on, qs, replaceChildren } from "../dom.js";
+// The lower half of the contact page: notes (added; edited in place and deleted by their
+// author, an admin or a manager), tasks, the contact's conversations and the timeline
+// across every channel. Each part loads on its own; the page calls `loadAll`.
+import { api, ApiError } from "../api.js";
+import { el, on, qs, qsa, replaceChildren, setText } from "../dom.js";
 import { t } from "../i18n.js";
+import { live } from "../live.js";
 import { timelineText } from "../timeline_text.js";
-import { mentionNodes } from "../mentions.js";
-import { fillTime } from "../time.js";
-import { channelOf, showNotice, stageName, userName } from "./contacts_common.js";
+import { mentionNodes, mentionText } from "../mentions.js";
+import { absoluteTime, fillTime } from "../time.js";
+import { channelOf, data, showNotice, stageName, userName } from "./contacts_common.js";
 
 const TIMELINE_PAGE = 30;
 
@@ -20,24 +22,183 @@ function statusName(status) {
 
 // --- notes -------------------------------------------------------------------------------
 
+const NOTE_QUOTE = 280;
+const notes = new Map(); // id -> the note as the API gave it (the editor shows its raw text)
+let notesGeneration = 0; // an older answer does not overwrite a newer one
+let deleting = null; // the id of the note the delete dialog asks about
+
+/** Whether this user may edit and delete `note` (inbox/notes.py may_change: its author,
+ * an admin or a manager); the API checks again. */
+function mayChange(note) {
+  return Boolean(data.can?.change_notes) || (Boolean(note.author_id) && note.author_id === data.user_id);
+}
+
+function wasEdited(note) {
+  return new Date(note.updated_at).getTime() > new Date(note.created_at).getTime();
+}
+
+function fromTemplate(id) {
+  return qs(id).content.firstElementChild.cloneNode(true);
+}
+
 function noteItem(note) {
-  return el(
+  notes.set(note.id, note);
+  const metaId = `note-meta-${note.id}`;
+  const item = el(
     "li",
-    { class: "note", dataset: { noteId: note.id } },
+    { class: "note", dataset: { noteId: note.id, updatedAt: note.updated_at } },
     el(
       "div",
-      { class: "note__meta" },
-      el("span", { class: "note__author" }, userName(note.author_id)),
-      fillTime(el("time", { class: "muted" }), note.created_at),
+      { class: "note__head" },
+      el(
+        "div",
+        { class: "note__meta", id: metaId },
+        el("span", { class: "note__author" }, userName(note.author_id)),
+        fillTime(el("time", { class: "muted" }), note.created_at),
+        wasEdited(note) ? el("span", { class: "note__edited muted", title: absoluteTime(note.updated_at) }, t("Edited")) : null,
+      ),
     ),
     el("p", { class: "note__text", dir: "auto" }, ...mentionNodes(note.text)),
   );
+  if (mayChange(note)) {
+    const actions = fromTemplate("#note-actions-template");
+    // Which note a button is about: its author and time.
+    for (const button of qsa("button", actions)) button.setAttribute("aria-describedby", metaId);
+    qs(".note__head", item).append(actions);
+  }
+  return item;
+}
+
+/** Make `list`'s children exactly `wanted`, moving only what is out of place, so that an
+ * item kept as it was keeps the focus (and an open editor its text). */
+function syncList(list, wanted) {
+  const focused = list.contains(document.activeElement) ? document.activeElement : null;
+  wanted.forEach((item, index) => {
+    const here = list.children[index] ?? null;
+    if (here !== item) list.insertBefore(item, here);
+  });
+  while (list.children.length > wanted.length) list.lastElementChild.remove();
+  if (focused?.isConnected && document.activeElement !== focused) focused.focus();
 }
 
 async function loadNotes(root, contactId) {
   const list = qs("[data-notes]", root);
+  const mine = ++notesGeneration;
   const page = await api.get(`/contacts/${contactId}/notes`, { limit: 50 });
-  replaceChildren(list, ...(page.items.length ? page.items.map(noteItem) : [empty(t("No notes yet."))]));
+  if (mine !== notesGeneration) return;
+  const shown = new Map(qsa("[data-note-id]", list).map((item) => [item.dataset.noteId, item]));
+  notes.clear();
+  const items = page.items.map((note) => {
+    const item = shown.get(note.id);
+    // One being edited stays open; an unchanged one stays as it is.
+    if (item && (item.dataset.editing === "true" || item.dataset.updatedAt === note.updated_at)) {
+      notes.set(note.id, note);
+      return item;
+    }
+    return noteItem(note);
+  });
+  syncList(list, items.length ? items : [empty(t("No notes yet."))]);
+}
+
+function noteStatus(root, text) {
+  setText(qs("[data-notes-status]", root), text);
+}
+
+function startEdit(item) {
+  const note = notes.get(item.dataset.noteId);
+  if (!note || item.dataset.editing === "true") return;
+  const editor = fromTemplate("#note-editor-template");
+  const input = editor.elements.namedItem("text");
+  input.value = note.text; // the raw text: mentions as their tokens
+  item.dataset.editing = "true";
+  qs(".note__text", item).hidden = true;
+  qs(".note__actions", item).hidden = true;
+  item.append(editor);
+  input.focus();
+  input.setSelectionRange(input.value.length, input.value.length);
+}
+
+function stopEdit(item, focus = true) {
+  qs("[data-note-editor]", item)?.remove();
+  delete item.dataset.editing;
+  qs(".note__text", item).hidden = false;
+  qs(".note__actions", item).hidden = false;
+  if (focus) qs("[data-action=edit-note]", item)?.focus();
+}
+
+async function saveEdit(root, item, editor) {
+  const input = editor.elements.namedItem("text");
+  const text = input.value.trim();
+  if (!text) {
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+    return;
+  }
+  input.removeAttribute("aria-invalid");
+  const note = notes.get(item.dataset.noteId);
+  if (!note || text === note.text) {
+    stopEdit(item);
+    return;
+  }
+  const buttons = qsa("button", editor);
+  for (const button of buttons) button.disabled = true;
+  showNotice(qs("[data-error]", root), null);
+  noteStatus(root, "");
+  try {
+    const saved = await api.patch(`/notes/${note.id}`, { text });
+    const fresh = noteItem(saved);
+    item.replaceWith(fresh);
+    qs("[data-action=edit-note]", fresh)?.focus();
+    noteStatus(root, t("Note saved."));
+  } catch (error) {
+    showNotice(qs("[data-error]", root), error);
+    for (const button of buttons) button.disabled = false;
+    input.focus();
+  }
+}
+
+function askDelete(root, item) {
+  const note = notes.get(item.dataset.noteId);
+  const dialog = qs("[data-delete-note-dialog]", root);
+  if (!note || !dialog) return;
+  const text = mentionText(note.text);
+  setText(qs("[data-delete-note-text]", dialog), text.length > NOTE_QUOTE ? `${text.slice(0, NOTE_QUOTE)}…` : text);
+  deleting = note.id;
+  dialog.returnValue = "";
+  dialog.showModal();
+}
+
+async function confirmedDelete(root, dialog, after) {
+  const list = qs("[data-notes]", root);
+  const noteId = deleting;
+  deleting = null;
+  const item = qsa("[data-note-id]", list).find((node) => node.dataset.noteId === noteId) ?? null;
+  const opener = item ? qs("[data-action=delete-note]", item) : null;
+  if (dialog.returnValue !== "delete" || !noteId) {
+    opener?.focus();
+    return;
+  }
+  showNotice(qs("[data-error]", root), null);
+  noteStatus(root, "");
+  try {
+    await api.delete(`/notes/${noteId}`);
+  } catch (error) {
+    // Deleted by someone else meanwhile: gone all the same.
+    if (!(error instanceof ApiError && error.notFound)) {
+      showNotice(qs("[data-error]", root), error);
+      opener?.focus();
+      return;
+    }
+  }
+  notes.delete(noteId);
+  // The focus goes to the next note's (or the previous one's) Edit, else to a new note.
+  const neighbours = [item?.nextElementSibling, item?.previousElementSibling];
+  const next = neighbours.map((node) => node && qs("[data-action=edit-note]", node)).find(Boolean);
+  item?.remove();
+  if (!list.children.length) list.append(empty(t("No notes yet.")));
+  (next ?? qs("[data-note-form] textarea", root))?.focus();
+  noteStatus(root, t("Note deleted."));
+  after();
 }
 
 function wireNotes(root, contactId, after) {
@@ -62,6 +223,31 @@ function wireNotes(root, contactId, after) {
       button.disabled = false;
     }
   });
+
+  const list = qs("[data-notes]", root);
+  const note = (node) => node.closest("[data-note-id]");
+  on(list, "click", "[data-action=edit-note]", (event, button) => startEdit(note(button)));
+  on(list, "click", "[data-action=delete-note]", (event, button) => askDelete(root, note(button)));
+  on(list, "click", "[data-action=cancel-note]", (event, button) => stopEdit(note(button)));
+  on(list, "submit", "[data-note-editor]", (event, editor) => {
+    event.preventDefault();
+    saveEdit(root, note(editor), editor);
+  });
+  on(list, "keydown", "[data-note-editor]", (event, editor) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      stopEdit(note(editor));
+    } else if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      editor.requestSubmit();
+    }
+  });
+  const dialog = qs("[data-delete-note-dialog]", root);
+  if (dialog) on(dialog, "close", () => confirmedDelete(root, dialog, after));
+
+  // Notes added, edited or deleted by others (events reach admins and managers).
+  const reload = (event) => event.contact_id === contactId && loadNotes(root, contactId).catch(() => {});
+  for (const kind of ["note.added", "note.updated", "note.deleted"]) live.on(kind, reload);
 }
 
 // --- tasks -------------------------------------------------------------------------------
@@ -151,6 +337,8 @@ async function loadConversations(root, contactId) {
 // --- timeline ----------------------------------------------------------------------------
 
 function eventText(event) {
+  // Not (yet) among timeline_text.js's words.
+  if (!event.message && event.kind === "note.deleted") return t("Note deleted");
   const text = timelineText(event, 280);
   if (!event.message && event.kind === "contact.stage_changed" && event.data?.to) {
     return `${text}: ${stageName(event.data.to)}`;

@@ -1,8 +1,9 @@
 // The contact list (templates/admin/contacts/list.html): a saved segment or the filter
 // being built, its live count (POST /segments/preview), the matching contacts
-// (POST /segments/preview/contacts, paged), saving and updating segments, and the CSV
-// export of the segment or the filter. The chosen segment is kept in ?segment=.
-import { api } from "../api.js";
+// (POST /segments/preview/contacts, paged), saving, updating, renaming and deleting
+// segments, and the CSV export of the segment or the filter. The chosen segment is kept
+// in ?segment=.
+import { api, ApiError } from "../api.js";
 import { el, icon, on, qs, replaceChildren, setText } from "../dom.js";
 import { t } from "../i18n.js";
 import { live } from "../live.js";
@@ -29,10 +30,17 @@ const form = qs("[data-filters]");
 const picker = qs("[data-segment]");
 const rows = qs("[data-rows]");
 const table = qs("[data-table]");
+const inRoot = (selector) => (root ? qs(selector, root) : null);
+const errorNotice = inRoot("[data-error]");
+// Those who may save segments may rename and delete them (the API: admins and managers).
+const actions = inRoot("[data-segment-actions]");
+const renameForm = inRoot("[data-rename-form]");
+const deleteDialog = inRoot("[data-delete-segment-dialog]");
 const segments = new Map();
 let cursor = null;
 let generation = 0; // answers to an older filter are dropped
 let pending = null;
+let deleting = null; // the id of the segment the delete dialog asks about
 
 function current() {
   return segments.get(picker.value) ?? null;
@@ -79,6 +87,7 @@ function showSegmentState(filters) {
     update.hidden = !segment || !changed;
     if (segment) setText(update, t("Update “{name}”", { name: segment.name }));
   }
+  if (actions) actions.hidden = !segment || !renameForm.hidden;
   const badge = qs("[data-filter-count]", root);
   const count = countConditions(filters);
   badge.hidden = count === 0;
@@ -124,7 +133,7 @@ async function more(button) {
     rows.append(...page.items.map(contactRow));
     showPage(page);
   } catch (error) {
-    showNotice(qs("[data-error]", root), error);
+    showNotice(errorNotice, error);
   } finally {
     button.disabled = false;
   }
@@ -156,6 +165,7 @@ function remember() {
 }
 
 function pick() {
+  closeRename(false);
   const segment = current();
   writeFilters(form, segment?.filters ?? {});
   remember();
@@ -203,11 +213,123 @@ async function update() {
   }
 }
 
+// --- renaming and deleting the picked segment ------------------------------------------
+
+function optionOf(segmentId) {
+  return [...picker.options].find((option) => option.value === segmentId) ?? null;
+}
+
+function openRename() {
+  const segment = current();
+  if (!segment) return;
+  const input = renameForm.elements.namedItem("name");
+  input.value = segment.name;
+  input.removeAttribute("aria-invalid");
+  renameForm.hidden = false;
+  actions.hidden = true;
+  input.focus();
+  input.select();
+}
+
+/** Back to the buttons; `focus`: onto Rename (or the picker when the segment is gone). */
+function closeRename(focus = true) {
+  if (!renameForm || renameForm.hidden) return;
+  renameForm.hidden = true;
+  actions.hidden = !current();
+  if (focus) (current() ? qs("[data-action=rename-segment]", actions) : picker).focus();
+}
+
+async function rename(event) {
+  event.preventDefault();
+  const segment = current();
+  if (!segment) return closeRename();
+  const input = renameForm.elements.namedItem("name");
+  const name = input.value.trim();
+  if (!name) {
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+    return;
+  }
+  input.removeAttribute("aria-invalid");
+  if (name === segment.name) return closeRename();
+  said("");
+  showNotice(errorNotice, null);
+  const button = qs("[type=submit]", renameForm);
+  button.disabled = true;
+  try {
+    const changed = await api.patch(`/segments/${segment.id}`, { name });
+    segments.set(changed.id, changed);
+    const option = optionOf(changed.id);
+    if (option) setText(option, changed.name);
+    closeRename();
+    showSegmentState(readFilters(form));
+    said(t("Segment renamed to “{name}”.", { name: changed.name }));
+  } catch (error) {
+    showNotice(errorNotice, error);
+    input.focus();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function askDelete() {
+  const segment = current();
+  if (!segment) return;
+  setText(qs("[data-delete-segment-name]", deleteDialog), segment.name);
+  deleting = segment.id;
+  deleteDialog.returnValue = "";
+  deleteDialog.showModal();
+}
+
+async function confirmedDelete() {
+  const segmentId = deleting;
+  deleting = null;
+  const opener = qs("[data-action=delete-segment]", actions);
+  if (deleteDialog.returnValue !== "delete" || !segmentId) {
+    opener.focus();
+    return;
+  }
+  const name = segments.get(segmentId)?.name ?? "";
+  said("");
+  showNotice(errorNotice, null);
+  opener.disabled = true;
+  try {
+    await api.delete(`/segments/${segmentId}`);
+  } catch (error) {
+    // Deleted by someone else meanwhile: gone all the same.
+    if (!(error instanceof ApiError && error.notFound)) {
+      showNotice(errorNotice, error);
+      opener.focus();
+      return;
+    }
+  } finally {
+    opener.disabled = false;
+  }
+  segments.delete(segmentId);
+  optionOf(segmentId)?.remove();
+  // Back to every contact, no segment.
+  picker.value = "";
+  writeFilters(form, {});
+  remember();
+  refresh();
+  said(t("Segment “{name}” deleted.", { name }));
+  picker.focus();
+}
+
+/** Another person created, renamed or deleted a segment: the picker follows. */
+async function segmentsChanged() {
+  await loadSegments(picker.value);
+  // The segment being renamed is gone: the focus, if there, goes to the picker.
+  if (!current()) closeRename(Boolean(renameForm?.contains(document.activeElement)));
+  remember();
+  showSegmentState(readFilters(form));
+}
+
 async function exportCsv(button) {
   const segment = current();
   const filters = readFilters(form);
   button.disabled = true;
-  showNotice(qs("[data-error]", root), null);
+  showNotice(errorNotice, null);
   try {
     // A saved segment exports under its own name; a changed or unsaved filter as it is.
     if (segment && sameFilters(segment.filters, filters)) {
@@ -216,10 +338,24 @@ async function exportCsv(button) {
       await download("/contacts/export.csv", { method: "POST", body: { filters } });
     }
   } catch (error) {
-    showNotice(qs("[data-error]", root), error);
+    showNotice(errorNotice, error);
   } finally {
     button.disabled = false;
   }
+}
+
+function wireSegmentActions() {
+  if (!actions || !renameForm || !deleteDialog) return;
+  on(actions, "click", "[data-action=rename-segment]", openRename);
+  on(actions, "click", "[data-action=delete-segment]", askDelete);
+  on(renameForm, "submit", rename);
+  on(renameForm, "click", "[data-action=cancel-rename]", () => closeRename());
+  on(renameForm, "keydown", (event) => {
+    if (event.key !== "Escape") return;
+    event.preventDefault();
+    closeRename();
+  });
+  on(deleteDialog, "close", confirmedDelete);
 }
 
 async function start() {
@@ -243,15 +379,17 @@ async function start() {
   on(document, "click", "[data-action=export]", (event, button) => exportCsv(button));
   const saveForm = qs("[data-save-form]");
   if (saveForm) on(saveForm, "submit", save);
+  wireSegmentActions();
   live.on("resync", soon);
-  live.on("segment.created", () => loadSegments(picker.value).catch(() => {}));
-  live.on("segment.deleted", () => loadSegments(picker.value).catch(() => {}));
+  for (const kind of ["segment.created", "segment.updated", "segment.deleted"]) {
+    live.on(kind, () => segmentsChanged().catch(() => {}));
+  }
 
   const wanted = new URLSearchParams(window.location.search).get("segment");
   try {
     await loadSegments(wanted);
   } catch (error) {
-    showNotice(qs("[data-error]", root), error);
+    showNotice(errorNotice, error);
   }
   if (current()) writeFilters(form, current().filters);
   refresh();
