@@ -7,7 +7,9 @@ Every error answer looks like
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -44,6 +46,25 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a field failed validation, as pydantic said it: its error type and context
+    (what a translation needs) and the English message."""
+
+    type: str
+    ctx: Mapping[str, Any]
+    message: str
+    text: bool = False  # the value was a string ("too_long" then counts characters)
+
+
+class FieldErrors(dict[str, str]):
+    """field_errors' answer: the messages by field path, and the reasons behind them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reasons: dict[str, list[Reason]] = {}
+
+
 class ApiError(Exception):
     """An error meant for the client: it becomes the JSON error shape with its status."""
 
@@ -59,6 +80,13 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.fields = dict(fields or {})
+        self.reasons: dict[str, list[Reason]] = dict(getattr(fields, "reasons", None) or {})
+
+
+# How the web app's own pages read an error of the API they call: the message and the
+# fields in the user's language (web/ui sets it). The API's other clients get English.
+ErrorWording = Callable[[web.Request, ApiError], tuple[str, dict[str, str]]]
+ERROR_WORDING_KEY: web.AppKey[ErrorWording] = web.AppKey("error_wording")
 
 
 def not_found(message: str = "not found") -> ApiError:
@@ -86,16 +114,20 @@ def validation_failed(fields: Mapping[str, str], message: str = "invalid input")
     return ApiError(422, "validation_error", message, fields)
 
 
-def field_errors(err: ValidationError, prefix: str = "", whole: str = "body") -> dict[str, str]:
+def field_errors(err: ValidationError, prefix: str = "", whole: str = "body") -> FieldErrors:
     """Pydantic errors as dotted field paths mapped to readable messages.
 
     Paths are put under `prefix` (e.g. "config"); an error about the whole value, with
     no prefix, is reported under `whole` ("body", "query").
     """
-    fields: dict[str, str] = {}
+    fields = FieldErrors()
     for item in err.errors(include_url=False):
         path = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "") or whole
-        fields[path] = _join(fields.get(path), _message(item))
+        message = _message(item)
+        fields[path] = _join(fields.get(path), message)
+        fields.reasons.setdefault(path, []).append(
+            Reason(item["type"], item.get("ctx") or {}, message, isinstance(item["input"], str))
+        )
     return fields
 
 
@@ -126,7 +158,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as err:
-        return _answer(err.status, err.code, err.message, err.fields)
+        message, fields = err.message, err.fields
+        if (wording := request.config_dict.get(ERROR_WORDING_KEY)) is not None:
+            try:
+                message, fields = wording(request, err)
+            except Exception:  # a translation must never cost the answer
+                logger.exception("wording the error %s failed", err.code)
+        return _answer(err.status, err.code, message, fields)
     except web.HTTPException as err:
         if err.status < 400:
             raise  # redirects and other non-errors pass through untouched

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from web.errors import ERROR_WORDING_KEY
 from web.ui import app_pages, auth_pages, message_frames
 from web.ui.admin import add_admin
 from web.ui.assets import PREFIX, scan, static_handler
+from web.ui.error_wording import word_error
 from web.ui.i18n import load_translators
 from web.ui.keys import ASSETS_KEY, TRANSLATORS_KEY
 from web.ui.render import setup_templates
@@ -35,6 +37,7 @@ def add_ui(app: web.Application) -> None:
     assets = scan()
     app[ASSETS_KEY] = assets
     app[TRANSLATORS_KEY] = load_translators()
+    app[ERROR_WORDING_KEY] = word_error
     setup_templates(app)
     app.middlewares.append(page_middleware)
     router = app.router
