@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
@@ -301,3 +302,207 @@ def test_reports_dark_persian_phone_and_a_refused_period(
     expect(page.locator("[data-report-table]")).to_have_count(0)
     expect(page.locator("[data-overview-field=open] .stat__value")).to_have_text("3")
     shot(page, "reports-refused")
+
+
+# --- narrowed to a channel and a team -----------------------------------------------------------
+
+SCOPE = ("channel_id", "team_id")
+
+
+def query_of(url: str) -> dict[str, str]:
+    """A URL's query, one value a name, empty values kept."""
+    return {k: v[-1] for k, v in parse_qs(urlsplit(url).query, keep_blank_values=True).items()}
+
+
+def wait_for_scope(page: Page, **scope: str) -> None:
+    """Until the page's URL carries exactly these channel_id and team_id ("" or absent: all)."""
+    page.wait_for_url(
+        lambda url: all(query_of(url).get(name, "") == scope.get(name, "") for name in SCOPE)
+    )
+
+
+def check_narrowed_screen_against_api(
+    page: Page, period: dict[str, str], clock: str = "wall", **scope: str
+) -> dict[str, Any]:
+    """Every table cell, chart mark and heatmap cell of the screen equals the API's for the
+    period narrowed to `scope` (channel_id, team_id; none: everything), and so do the
+    overview and every export link's query; returns the screen's tables."""
+    params = {**period, **{k: v for k, v in scope.items() if v}}
+    shown = page.locator("[data-report-period]")
+    for name in ("from", "to", "timezone"):
+        expect(shown).to_have_attribute(f"data-{name}", period[name])
+    for name in SCOPE:
+        expect(shown).to_have_attribute(f"data-{name.replace('_', '-')}", scope.get(name, ""))
+        expect(page.locator(f"#f-{name}")).to_have_value(scope.get(name, ""))
+    tables = page.evaluate(READ_TABLES)
+    for grouping in ("agent", "team", "channel"):
+        report = api(page, "summary", **params, group_by=grouping)
+        rows = tables[grouping]
+        assert set(rows) == {g["key"] or "" for g in report["groups"]} | {"total"}, grouping
+        for group in [*report["groups"], {**report["totals"], "key": "total"}]:
+            row = rows[group["key"] or ""]
+            for name, value in group_figures(group, clock).items():
+                assert number(row[name]) == value, (grouping, group.get("name"), name)
+
+    buckets = api(page, "series", **params)["buckets"]
+    assert list(tables["times"]) == [b["from"] for b in buckets]
+    drawn = {}
+    for chart in KINDS:
+        marks = page.locator(f"[data-chart={chart}] circle").evaluate_all(READ_MARKS)
+        drawn[chart] = {(s, i): float(v) for s, i, v in marks}
+    for i, bucket in enumerate(buckets):
+        row = tables["times"][bucket["from"]]
+        for kind in KINDS:
+            stats = bucket["totals"][kind][clock]
+            for stat in ("median", "p90"):
+                value = None if stats is None else stats[stat]
+                assert number(row[f"{kind}.{stat}"]) == value, (bucket["from"], kind, stat)
+                assert drawn[kind].get((stat, i)) == value, (bucket["from"], kind, stat)
+        channels = tables["channels-over-time"][bucket["from"]]
+        assert set(channels) == {g["key"] for g in bucket["channels"]} | {"total"}
+        for group in bucket["channels"]:
+            assert number(channels[group["key"]]) == group["conversations_opened"]
+        assert number(channels["total"]) == bucket["totals"]["conversations_opened"]
+    bars = page.locator("[data-chart=channels] .chart__stack").evaluate_all(
+        "(stacks) => stacks.map((s) => Number(s.dataset.total))"
+    )
+    opened = [b["totals"]["conversations_opened"] for b in buckets]
+    assert bars == (opened if any(opened) else [])  # no bars at all when nothing opened
+
+    hours = api(page, "volume", **params)["hours"]
+    cells = page.locator("[data-chart=heatmap] rect.heat").evaluate_all(READ_MARKS)
+    assert len(cells) == 7 * 24
+    for row_, column, value in cells:
+        assert int(value) == hours[int(row_)][column]
+        assert number(tables["heatmap"][str(row_)][str(column)]) == hours[int(row_)][column]
+
+    now = api(page, "overview", **{k: v for k, v in scope.items() if v})
+    for field in ("open", "unassigned", "waiting", "pending", "sla_at_risk", "sla_breached"):
+        assert overview_value(page, field) == str(now[field]), field
+
+    links = page.get_by_role("link", name="Export CSV")
+    expect(links).to_have_count(6)
+    for link in links.all():
+        href = link.get_attribute("href")
+        assert href is not None
+        sent = query_of(href)
+        assert {k: sent[k] for k in ("from", "to", "timezone")} == period, href
+        assert {k: sent.get(k, "") for k in SCOPE} == {k: scope.get(k, "") for k in SCOPE}, href
+    return tables
+
+
+def total(tables: dict[str, Any], field: str = "conversations_opened") -> float | None:
+    return number(tables["channel"]["total"][field])
+
+
+@pytest.mark.parametrize("ui_database_url", ["postgresql"], indirect=True)
+def test_the_report_screen_narrowed_to_a_channel_and_a_team(
+    page: Page, context: BrowserContext, live_server: LiveServer
+) -> None:
+    seeded = seed(live_server)
+    texts = sms_channel(live_server, "Texts")
+    manager = live_server.user(Role.MANAGER, name="Maya Manager")
+    live_server.sign_in(context, manager)
+    period = {"from": "2024-06-10", "to": "2024-06-18", "timezone": NEW_YORK}
+    page.goto(f"/reports?{urlencode({'range': 'custom', **period})}")
+    everything = check_narrowed_screen_against_api(page, period)
+    assert total(everything) == 5
+    expect(page.locator("[data-report-scope]")).to_have_count(0)  # the whole inbox
+
+    # The pickers: all, then every channel and every team, by name.
+    channel = page.get_by_label("Channel", exact=True)
+    team = page.get_by_label("Team", exact=True)
+    expect(channel.locator("option")).to_have_text(
+        ["All channels", "Sales <form> & co", "Support desk", "Texts"]
+    )
+    expect(channel).to_have_value("")
+    expect(team.locator("option").first).to_have_text("All teams")
+    expect(team.locator(f"option[value='{seeded.team}']")).to_have_count(1)
+
+    # One channel: the select submits itself, every figure is the API's for that channel.
+    channel.select_option(label="Support desk")
+    wait_for_scope(page, channel_id=str(seeded.support))
+    support = check_narrowed_screen_against_api(page, period, channel_id=str(seeded.support))
+    assert total(support) == 3 != total(everything)
+    assert list(support["channel"]) == [str(seeded.support), "total"]
+    assert overview_value(page, "open") == "2"
+    expect(page.locator("[data-overview] [data-report-scope]")).to_have_text("Support desk")
+
+    # The URL is the report: a reload keeps the channel.
+    page.reload()
+    check_narrowed_screen_against_api(page, period, channel_id=str(seeded.support))
+
+    # Then a team as well: both narrow, and the figures move again.
+    team.select_option(str(seeded.team))
+    both = {"channel_id": str(seeded.support), "team_id": str(seeded.team)}
+    wait_for_scope(page, **both)
+    narrowed = check_narrowed_screen_against_api(page, period, **both)
+    assert total(narrowed) == 2 != total(support)
+    assert total(narrowed, "messages_in") != total(everything, "messages_in")
+    assert list(narrowed["team"]) == [str(seeded.team), "total"]
+    assert overview_value(page, "open") == "1"
+    expect(page.locator("[data-report-period] [data-report-scope] li")).to_have_count(2)
+    full_shot(page, "reports-narrowed")
+
+    # The agents' CSV is the API's for the same channel and team, not the whole inbox's.
+    panel = page.locator("section").filter(has=page.locator("[data-report-table=agent]"))
+    with page.expect_download() as download:
+        panel.get_by_role("link", name="Export CSV").click()
+    text = download.value.path().read_text(encoding="utf-8-sig")
+    rows = {(r["row"], r["key"]): r for r in csv.DictReader(io.StringIO(text, newline=""))}
+    expected = api(page, "summary", **period, **both, group_by="agent")
+    groups = {("group", g["key"] or ""): g for g in expected["groups"]}
+    assert set(rows) == {*groups, ("total", "")}
+    for key, group in [*groups.items(), (("total", ""), expected["totals"])]:
+        assert int(rows[key]["conversations_opened"]) == group["conversations_opened"], key
+        assert int(rows[key]["messages_in"]) == group["messages_in"], key
+    whole = api(page, "summary", **period, group_by="agent")["totals"]
+    assert expected["totals"]["conversations_opened"] == 2 != whole["conversations_opened"]
+
+    # All channels again, the team kept.
+    channel.select_option("")
+    wait_for_scope(page, team_id=str(seeded.team))
+    check_narrowed_screen_against_api(page, period, team_id=str(seeded.team))
+    expect(page.locator("[data-overview] [data-report-scope] li")).to_have_count(1)
+
+    # The overview follows live events with the page's narrowing: a text on the Texts
+    # channel counts there, and the whole inbox has it as well as the seeded three.
+    team.select_option("")
+    wait_for_scope(page)
+    channel.select_option(str(texts))
+    wait_for_scope(page, channel_id=str(texts))
+    check_narrowed_screen_against_api(page, period, channel_id=str(texts))
+    assert overview_value(page, "open") == "0"
+    expect(page.locator("[data-live-badge]")).to_have_attribute("data-state", "open")
+    with page.expect_request(lambda r: "/api/v1/reports/overview" in r.url) as asked:
+        text_in(live_server, texts, "+14155550100", "Is anyone there?")
+    assert query_of(asked.value.url) == {"channel_id": str(texts)}
+    stat = page.locator("[data-overview-field=open] .stat__value")
+    expect(stat).to_have_attribute("data-value", "1")
+    expect(page.locator("[data-overview-field=unassigned] .stat__value")).to_have_text("1")
+    assert api(page, "overview")["open"] == 4
+
+
+def test_an_unknown_channel_or_team_in_the_link_shows_everything_and_says_so(
+    page: Page, context: BrowserContext, live_server: LiveServer
+) -> None:
+    seed(live_server)
+    manager = live_server.user(Role.MANAGER, name="Maya Manager")
+    live_server.sign_in(context, manager)
+    period = {"from": "2024-06-10", "to": "2024-06-18", "timezone": NEW_YORK}
+    odd = {"channel_id": str(uuid.uuid4()), "team_id": "not-a-team"}
+    response = page.goto(f"/reports?{urlencode({'range': 'custom', **period, **odd})}")
+    assert response is not None and response.status == 200
+    expect(page.locator("#f-channel_id-note")).to_have_text(
+        "The channel in the link is not in the list: all channels are shown."
+    )
+    expect(page.locator("#f-team_id-note")).to_have_text(
+        "The team in the link is not in the list: all teams are shown."
+    )
+    expect(page.get_by_label("Channel", exact=True)).to_have_attribute(
+        "aria-describedby", "f-channel_id-note"
+    )
+    expect(page.get_by_role("alert")).to_have_count(0)  # the report is made
+    tables = check_narrowed_screen_against_api(page, period)  # everything, links included
+    assert total(tables) == 5
+    shot(page, "reports-unknown-channel")

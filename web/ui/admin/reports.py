@@ -3,16 +3,24 @@ conversations by channel over time, the hour-of-week heatmap, and tables by agen
 and channel, with CSV exports.
 
 The filters are a GET form, so a report's URL can be shared: `range` (a preset, or
-`custom` with `from` and `to`), `timezone`, `clock` (wall or business time) and
-`interval` (auto, day, week). The figures are the reports API's own (inbox/reports.py
-through web/api/report_series.py), put in the API's answer models before they are
-shown (web/ui/admin/reports_view.py); charts are SVG drawn here (charts.py). The
-overview is refreshed by static/js/admin/reports.js when live events arrive.
+`custom` with `from` and `to`), `timezone`, `clock` (wall or business time),
+`interval` (auto, day, week), and `channel_id` and `team_id` (one channel the user sees,
+one team; empty for all). The figures are the reports API's own (inbox/reports.py
+through web/api/report_series.py), narrowed by the API's own scope (`channel_id`,
+`team_id`, the channels the user sees), put in the API's answer models before they are
+shown (web/ui/admin/reports_view.py); charts are SVG drawn here (charts.py). Every
+export link carries the same query. A channel or team id in the URL that is not in the
+pickers (unknown, malformed, not visible) falls back to all, with a note by its picker.
+
+The overview (`GET /reports/overview` takes `channel_id` and `team_id` too) is narrowed
+the same way, and refreshed by static/js/admin/reports.js with that narrowing when live
+events arrive.
 """
 
 from __future__ import annotations
 
 import functools
+import uuid
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,12 +29,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.account_models import Team
 from inbox.report_period import MAX_DAYS, Period, PeriodError, period
 from inbox.reports import Grouping, Scope, summary, volume
+from timeline.models import Channel
 from web.api.report_schemas import SummaryOut, VolumeOut
 from web.api.report_series import MAX_DAY_BUCKETS, buckets, overview, series
 from web.api.report_series_schemas import BucketOut, Interval, OverviewOut, SeriesOut, period_out
+from web.auth import VISIBLE_CHANNELS_KEY
 from web.keys import READ_SESSIONS_KEY
 from web.ui.admin.reports_view import (
     Clock,
@@ -75,15 +88,85 @@ class Filters:
     timezone: str = "UTC"
     clock: Clock = "wall"
     interval: Interval = "auto"
+    channel_id: str = ""  # as the pickers' values: a channel's id, "" for all
+    team_id: str = ""
     typed_from: str = ""
     typed_to: str = ""
     errors: dict[str, str] = field(default_factory=dict)
+    # Why a picker shows "All" although the URL named something (by field).
+    notes: dict[str, str] = field(default_factory=dict)
 
     def query(self, **more: str) -> str:
-        """The query string of an API call for the same period."""
-        return urlencode(
-            {"from": str(self.first), "to": str(self.last), "timezone": self.timezone, **more}
-        )
+        """The query string of an API call for the same period, channel and team."""
+        params = {"from": str(self.first), "to": str(self.last), "timezone": self.timezone}
+        if self.channel_id:
+            params["channel_id"] = self.channel_id
+        if self.team_id:
+            params["team_id"] = self.team_id
+        return urlencode({**params, **more})
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One option of the channel or team picker."""
+
+    key: str  # the id, as the API writes it
+    name: str
+    icon: str
+
+
+async def choices(
+    session: AsyncSession, visible: frozenset[uuid.UUID] | None
+) -> tuple[list[Choice], list[Choice]]:
+    """The pickers' channels (those the user sees; None: all) and teams, by name."""
+    channels = select(Channel.id, Channel.name, Channel.kind).order_by(Channel.name, Channel.id)
+    if visible is not None:
+        channels = channels.where(Channel.id.in_(visible))
+    teams = select(Team.id, Team.name).order_by(Team.name, Team.id)
+    return (
+        [
+            Choice(str(key), name, f"channel-{kind}")
+            for key, name, kind in await session.execute(channels)
+        ],
+        [Choice(str(key), name, "users") for key, name in await session.execute(teams)],
+    )
+
+
+def _canonical(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def narrow(
+    chosen: Filters,
+    channels: list[Choice],
+    teams: list[Choice],
+    visible: frozenset[uuid.UUID] | None,
+    t: Translate,
+) -> Scope:
+    """The scope of the report and the overview, as the API makes it of the same query
+    (web/api/reports.py `_scope`). A channel or team that is not among the choices
+    (unknown, malformed, not visible to this user) falls back to all, with a note."""
+    notes = {
+        "channel_id": t("The channel in the link is not in the list: all channels are shown."),
+        "team_id": t("The team in the link is not in the list: all teams are shown."),
+    }
+    for name, options in (("channel_id", channels), ("team_id", teams)):
+        wanted = getattr(chosen, name)
+        if not wanted:
+            continue
+        key = _canonical(wanted)
+        if key is None or not any(option.key == key for option in options):
+            chosen.notes[name] = notes[name]
+            key = ""
+        setattr(chosen, name, key)
+    return Scope(
+        channel_id=uuid.UUID(chosen.channel_id) if chosen.channel_id else None,
+        team_id=uuid.UUID(chosen.team_id) if chosen.team_id else None,
+        visible=visible,
+    )
 
 
 def preset_days(preset: str, today: date) -> tuple[date, date]:
@@ -115,6 +198,8 @@ def read_filters(
         typed_from=query.get("from", "")[:32],
         typed_to=query.get("to", "")[:32],
         timezone=query.get("timezone", "UTC")[:64] or "UTC",
+        channel_id=query.get("channel_id", "").strip()[:64],
+        team_id=query.get("team_id", "").strip()[:64],
     )
     clock = query.get("clock", "wall")
     chosen.clock = "business" if clock == "business" else "wall"
@@ -159,12 +244,10 @@ def read_filters(
 
 
 async def _report(
-    request: web.Request, span: Period, chosen: Filters, fmt: Formats, rtl: bool
+    request: web.Request, span: Period, chosen: Filters, scope: Scope, fmt: Formats, rtl: bool
 ) -> dict[str, Any]:
     t = fmt.t
     sessions = request.app[READ_SESSIONS_KEY]
-    # Managers and admins see every channel (the page's roles): no visibility filter.
-    scope = Scope()
     async with sessions() as session:
         grouped = {
             g: SummaryOut.of(await summary(session, span, g, scope, sessions=sessions))
@@ -232,9 +315,16 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
     rtl = translator.direction == "rtl"
     fmt = Formats(language_of(request), t)
     chosen, span = read_filters(request.query, t, datetime.now(UTC))
+    # None for managers and admins (every channel), as the API's visibility.
+    visible = request.get(VISIBLE_CHANNELS_KEY)
     async with request.app[READ_SESSIONS_KEY]() as session:
-        now = await overview(session, Scope())
-    report = await _report(request, span, chosen, fmt, rtl) if span is not None else None
+        channels, teams = await choices(session, visible)
+        scope = narrow(chosen, channels, teams, visible, t)
+        now = await overview(session, scope)
+    report = await _report(request, span, chosen, scope, fmt, rtl) if span is not None else None
+    narrowed = [c for c in channels if c.key == chosen.channel_id] + [
+        c for c in teams if c.key == chosen.team_id
+    ]
     return render_admin(
         request,
         "admin/reports/index.html",
@@ -243,6 +333,9 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
             "filters": chosen,
             "presets": [(key, t(label)) for key, label in PRESETS],
             "zones": time_zones(),
+            "channels": channels,
+            "teams": teams,
+            "narrowed": narrowed,
             "clocks": [("wall", t("Wall-clock time")), ("business", t("Business hours"))],
             "intervals": [("auto", t("Automatic")), ("day", t("By day")), ("week", t("By week"))],
             "overview": overview_context(now, fmt),

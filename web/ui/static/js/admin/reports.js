@@ -4,7 +4,8 @@
 // switches the range to "custom". A first visit without a time zone in the URL asks again
 // in the browser's own zone, so days are the reader's local days.
 //
-// Overview: refreshed from GET /api/v1/reports/overview when live events arrive (one
+// Overview: refreshed from GET /api/v1/reports/overview, narrowed to the page's channel
+// and team (`data-channel-id`, `data-team-id`: empty for all), when live events arrive (one
 // fetch per burst), after a reconnect, and every minute (an SLA target slips into "at
 // risk" as time passes, with no event). Durations are written with Intl in the same
 // CLDR units the server uses (web/ui/admin/reports_view.py Formats.duration).
@@ -72,6 +73,11 @@ function setupFilters(form) {
 
 function setupOverview(root) {
   const badge = qs("[data-live-badge]", root);
+  // The same narrowing as the figures the server drew (none: the whole inbox).
+  const narrowed = {
+    channel_id: root.dataset.channelId || null,
+    team_id: root.dataset.teamId || null,
+  };
   let timer = null;
   let busy = false;
   let again = false;
@@ -100,7 +106,7 @@ function setupOverview(root) {
     busy = true;
     root.dataset.refreshing = "true";
     try {
-      show(await api.get("/reports/overview"));
+      show(await api.get("/reports/overview", narrowed));
     } catch {
       // Offline or a passing failure: the figures stay, the badge tells the state, and
       // the next event or minute tries again.
