@@ -190,6 +190,8 @@ async def test_agents_get_their_channels_only(
             Event("contact.updated", {"contact_id": str(stranger.id)}),
             Event("contact.merged", {"survivor_id": str(stranger.id), "merged_id": "x"}),
             Event("contact.merged", {"survivor_id": str(contact.id), "merged_id": "y"}),
+            Event("note.added", {"note_id": "n3", "contact_id": str(stranger.id)}),
+            Event("note.added", {"note_id": "n4", "contact_id": str(contact.id)}),
             # The agent's own channel, yet its health (the provider's error) is staff only.
             Event(HEALTH_CHANGED, {"channel_id": str(mine.channel_id), "health": "connected"}),
             Event("message.created", {"conversation_id": str(mine.id), "message_id": "marker"}),
@@ -201,11 +203,13 @@ async def test_agents_get_their_channels_only(
         assert [(f["type"], f["data"].get("message_id")) for f in got] == [
             ("contact.updated", None),
             ("contact.merged", None),
+            ("note.added", None),
             ("message.created", "marker"),
             ("notification.created", None),
         ]
         assert got[0]["data"] == {"contact_id": str(contact.id)}
         assert got[1]["data"]["survivor_id"] == str(contact.id)
+        assert got[2]["data"]["note_id"] == "n4"
         assert all(f["id"] for f in got)
 
         for ws in (admin_ws, manager_ws):
@@ -221,6 +225,8 @@ async def test_agents_get_their_channels_only(
                 "contact.updated",
                 "contact.merged",
                 "contact.merged",
+                "note.added",
+                "note.added",
                 HEALTH_CHANGED,
                 "message.created",
             ]
@@ -239,7 +245,7 @@ async def test_agents_get_their_channels_only(
         assert refused["type"] == "error"
         # Events naming the same conversation cost one lookup however many sockets; each
         # contact event one more (a contact's conversations change).
-        assert client.app[HUB_KEY].channels.queries <= 2 + 4
+        assert client.app[HUB_KEY].channels.queries <= 2 + 6
 
 
 async def test_membership_and_deactivation_apply_to_open_sockets(

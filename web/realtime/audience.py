@@ -22,6 +22,8 @@ VIEWERS = "conversation.viewers"
 TYPING = "conversation.typing"
 # Collision signals: about a conversation, and their user_id is who acts, not a target.
 COLLISION = frozenset({VIEWERS, TYPING})
+# Events of a contact (and of a contact's notes), by their type's prefix.
+CONTACT_EVENTS = ("contact.", "note.")
 # About a channel, yet only for those who run channels.
 STAFF_ONLY = frozenset({HEALTH_CHANGED})
 
@@ -84,9 +86,10 @@ def conversation_to_resolve(event: Event) -> uuid.UUID | None:
 
 
 def contact_to_resolve(event: Event) -> uuid.UUID | None:
-    """The contact whose conversations' channels decide the audience, when one does (a
-    merge names the survivor, who holds the conversations now)."""
-    if not event.type.startswith("contact.") or id_in(event.data, "user_id") is not None:
+    """The contact whose conversations' channels decide the audience, when one does: its
+    own events and its notes' (a merge names the survivor, who holds the conversations
+    now)."""
+    if not event.type.startswith(CONTACT_EVENTS) or id_in(event.data, "user_id") is not None:
         return None
     return id_in(event.data, "contact_id") or id_in(event.data, "survivor_id")
 
