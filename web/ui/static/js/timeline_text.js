@@ -21,6 +21,22 @@ const WORDS = () => ({
   "reply.channel_switched": t("Reply sent on another channel"),
   "routing.rule_fired": t("Routing rule applied"),
   "task.due": t("Task due"),
+  "message.edited": t("Message edited by the customer"),
+  "attachment.fetched": t("Attachment fetched"),
+  "attachment.failed": t("Attachment could not be fetched"),
+  "conversation.opened": t("Conversation started"),
+  "conversation.reopened": t("Conversation reopened"),
+  "conversation.participant_added": t("Follower added"),
+  "conversation.participant_removed": t("Follower removed"),
+  "contact.created": t("Contact created"),
+  "contact.attributed": t("Source recorded"),
+  "contact.merge_suggested": t("Possible duplicate found"),
+  "contact.merge_dismissed": t("Merge suggestion dismissed"),
+  "form.submitted": t("Form submitted"),
+  "routing.escalated": t("Escalated to another team"),
+  "note.deleted": t("Note deleted"),
+  "conversation.team_changed": t("Team changed"),
+  "sla.breached": t("SLA breached"),
 });
 
 /** The words of a message, at most `max` characters; else the event kind's name. */

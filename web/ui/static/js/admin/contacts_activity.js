@@ -337,8 +337,6 @@ async function loadConversations(root, contactId) {
 // --- timeline ----------------------------------------------------------------------------
 
 function eventText(event) {
-  // Not (yet) among timeline_text.js's words.
-  if (!event.message && event.kind === "note.deleted") return t("Note deleted");
   const text = timelineText(event, 280);
   if (!event.message && event.kind === "contact.stage_changed" && event.data?.to) {
     return `${text}: ${stageName(event.data.to)}`;
