@@ -42,6 +42,9 @@ from web.keys import SESSIONS_KEY, SETTINGS_KEY
 from web.settings import Settings, SettingsError
 
 logger = logging.getLogger(__name__)
+# Libraries that log each request at INFO (Twilio's clients: a dozen lines of headers per
+# SMS sent): heard only when debugging.
+CHATTY_LOGGERS = ("twilio.http_client", "twilio.async_http_client")
 
 PROG = "switchboard"
 # In-flight requests get this long to finish on SIGTERM: below Docker's 10 s stop grace.
@@ -508,6 +511,9 @@ def _configure_logging(settings: Settings) -> None:
             "use DEBUG, INFO, WARNING or ERROR"
         )
     logging.basicConfig(level=level, format=LOG_FORMAT)
+    if level > logging.DEBUG:
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 
 def _fail(message: str) -> None:

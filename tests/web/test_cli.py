@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -19,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.services import free_port
-from web.cli import build_parser, main
+from web.cli import CHATTY_LOGGERS, _configure_logging, build_parser, main
+from web.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 # Generous: only there so a broken server fails the test instead of hanging it.
@@ -323,3 +325,19 @@ def test_reprocess(cli_env: dict[str, str], tmp_path: Path) -> None:
     )
     unknown = switchboard("reprocess", "--channel", str(uuid.uuid4()), env=cli_env, cwd=tmp_path)
     assert unknown.returncode == 1 and "no channel with id" in unknown.stderr
+
+
+@pytest.mark.parametrize(("level", "heard"), [("INFO", False), ("WARNING", False), ("DEBUG", True)])
+def test_twilios_request_logging_is_heard_only_when_debugging(level: str, heard: bool) -> None:
+    loggers = [logging.getLogger(name) for name in CHATTY_LOGGERS]
+    before = [chatty.level for chatty in loggers]
+    try:
+        for chatty in loggers:
+            chatty.setLevel(logging.NOTSET)
+        _configure_logging(Settings(log_level=level))
+        # Debugging, they follow the root logger; else only their warnings pass.
+        wanted = logging.NOTSET if heard else logging.WARNING
+        assert [chatty.level for chatty in loggers] == [wanted] * len(loggers)
+    finally:
+        for chatty, saved in zip(loggers, before, strict=True):
+            chatty.setLevel(saved)
