@@ -8,7 +8,7 @@ import { live } from "../live.js";
 import { timelineText } from "../timeline_text.js";
 import { mentionNodes, mentionText } from "../mentions.js";
 import { absoluteTime, fillTime } from "../time.js";
-import { channelOf, data, showNotice, stageName, userName } from "./contacts_common.js";
+import { channelOf, data, filledIn, showNotice, stageName, userName } from "./contacts_common.js";
 
 const TIMELINE_PAGE = 30;
 
@@ -127,14 +127,8 @@ function stopEdit(item, focus = true) {
 }
 
 async function saveEdit(root, item, editor) {
-  const input = editor.elements.namedItem("text");
-  const text = input.value.trim();
-  if (!text) {
-    input.setAttribute("aria-invalid", "true");
-    input.focus();
-    return;
-  }
-  input.removeAttribute("aria-invalid");
+  const text = filledIn(editor.elements.namedItem("text"));
+  if (text === null) return;
   const note = notes.get(item.dataset.noteId);
   if (!note || text === note.text) {
     stopEdit(item);

@@ -130,3 +130,15 @@ export async function download(path, { method = "GET", body } = {}) {
   // The browser has taken the file once the click's task has run.
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
+
+/** The input's text, trimmed; when empty, the input is marked invalid and focused (null). */
+export function filledIn(input) {
+  const text = input.value.trim();
+  if (!text) {
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+    return null;
+  }
+  input.removeAttribute("aria-invalid");
+  return text;
+}

@@ -13,6 +13,7 @@ import {
   contactName,
   data,
   download,
+  filledIn,
   identityNode,
   showNotice,
   stageName,
@@ -179,14 +180,9 @@ function said(text) {
 async function save(event) {
   event.preventDefault();
   const input = qs("#segment-name");
-  const name = input.value.trim();
   said("");
-  if (!name) {
-    input.setAttribute("aria-invalid", "true");
-    input.focus();
-    return;
-  }
-  input.removeAttribute("aria-invalid");
+  const name = filledIn(input);
+  if (name === null) return;
   try {
     const segment = await api.post("/segments", { name, filters: readFilters(form) });
     await loadSegments(segment.id);
@@ -243,14 +239,8 @@ async function rename(event) {
   event.preventDefault();
   const segment = current();
   if (!segment) return closeRename();
-  const input = renameForm.elements.namedItem("name");
-  const name = input.value.trim();
-  if (!name) {
-    input.setAttribute("aria-invalid", "true");
-    input.focus();
-    return;
-  }
-  input.removeAttribute("aria-invalid");
+  const name = filledIn(renameForm.elements.namedItem("name"));
+  if (name === null) return;
   if (name === segment.name) return closeRename();
   said("");
   showNotice(errorNotice, null);
