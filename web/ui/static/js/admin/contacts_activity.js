@@ -127,7 +127,8 @@ function stopEdit(item, focus = true) {
 }
 
 async function saveEdit(root, item, editor) {
-  const text = filledIn(editor.elements.namedItem("text"));
+  const input = editor.elements.namedItem("text");
+  const text = filledIn(input);
   if (text === null) return;
   const note = notes.get(item.dataset.noteId);
   if (!note || text === note.text) {

@@ -239,7 +239,8 @@ async function rename(event) {
   event.preventDefault();
   const segment = current();
   if (!segment) return closeRename();
-  const name = filledIn(renameForm.elements.namedItem("name"));
+  const input = renameForm.elements.namedItem("name");
+  const name = filledIn(input);
   if (name === null) return;
   if (name === segment.name) return closeRename();
   said("");
