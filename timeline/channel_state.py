@@ -21,6 +21,7 @@ from connectors.types import ChannelHealth, ChannelId
 from timeline.db import SessionFactory
 from timeline.events import Event
 from timeline.models import Channel, ChannelCursor, utcnow
+from timeline.storable import clean_optional
 
 logger = logging.getLogger(__name__)
 
@@ -83,16 +84,19 @@ async def record_health(
     Returns the event to publish once committed, None when nothing worth telling changed.
     """
     channel_uuid = uuid.UUID(channel_id)
+    reason = clean_optional(reason)  # a server's own words: NUL would fail on PostgreSQL
     values: dict[str, object] = {"health": health.value, "health_reason": reason}
     now = utcnow()
     if health is ChannelHealth.CONNECTED:
         values["last_sync_at"] = now
     async with sessions() as session, session.begin():
+        # Locked: the outbox may be writing the channel's health this moment, and "no news"
+        # must be judged against what it wrote, not against what stood before it.
         before = (
             await session.execute(
-                select(Channel.health, Channel.health_reason, Channel.last_sync_at).where(
-                    Channel.id == channel_uuid
-                )
+                select(Channel.health, Channel.health_reason, Channel.last_sync_at)
+                .where(Channel.id == channel_uuid)
+                .with_for_update()
             )
         ).one_or_none()
         if before is None:

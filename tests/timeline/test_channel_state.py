@@ -17,6 +17,7 @@ from timeline.channel_state import (
 )
 from timeline.db import SessionFactory
 from timeline.models import Channel, ChannelCursor, utcnow
+from timeline.parking import NOT_RUNNING
 
 
 async def test_cursor_round_trip_and_overwrite(
@@ -98,3 +99,42 @@ async def test_health_news_is_told_once_and_a_healthy_sync_only_after_a_while(
     async with sessions() as session, session.begin():
         await session.execute(delete(Channel).where(Channel.id == channel_id))
     assert await record_health(sessions, channel, ChannelHealth.CONNECTED, None) is None
+
+
+async def test_a_health_written_meanwhile_is_judged_news_against_what_was_written(
+    sessions: SessionFactory, make_channel: MakeChannel
+) -> None:
+    channel_id = await make_channel("sms")
+    channel = ChannelId(str(channel_id))
+    assert await record_health(sessions, channel, ChannelHealth.CONNECTED, None) is not None
+    # The outbox parks the channel (its own transaction, still open) while the connector
+    # reports a good sync: that sync is news again, since it undoes what was parked.
+    async with sessions() as outbox, outbox.begin():
+        await outbox.execute(
+            update(Channel)
+            .where(Channel.id == channel_id)
+            .values(health="unknown", health_reason=NOT_RUNNING)
+        )
+        racing = asyncio.create_task(
+            record_health(sessions, channel, ChannelHealth.CONNECTED, None)
+        )
+        await asyncio.sleep(0.2)  # let it reach the channel's row
+        assert not racing.done()  # it waits for the outbox's transaction
+    told = await racing
+    assert told is not None and told.data["health"] == "connected"
+    async with sessions() as session:
+        stored = await session.get(Channel, channel_id)
+    assert stored is not None and (stored.health, stored.health_reason) == ("connected", None)
+
+
+async def test_a_reason_with_nul_and_broken_unicode_is_stored_and_told_clean(
+    sessions: SessionFactory, make_channel: MakeChannel
+) -> None:
+    channel_id = await make_channel("email")
+    told = await record_health(
+        sessions, ChannelId(str(channel_id)), ChannelHealth.BAD_CREDENTIALS, "535 \x00no\ud800"
+    )
+    assert told is not None and told.data["health_reason"] == "535 no\ufffd"
+    async with sessions() as session:
+        stored = await session.get(Channel, channel_id)
+    assert stored is not None and stored.health_reason == "535 no\ufffd"

@@ -240,7 +240,7 @@ function wireNotes(root, contactId, after) {
   const dialog = qs("[data-delete-note-dialog]", root);
   if (dialog) on(dialog, "close", () => confirmedDelete(root, dialog, after));
 
-  // Notes added, edited or deleted by others (events reach admins and managers).
+  // Notes added, edited or deleted by others (to everyone who sees the contact).
   const reload = (event) => event.contact_id === contactId && loadNotes(root, contactId).catch(() => {});
   for (const kind of ["note.added", "note.updated", "note.deleted"]) live.on(kind, reload);
 }
